@@ -1,0 +1,104 @@
+#include "engine/generator.h"
+
+#include <chrono>
+
+#include "kvcache/contiguous_kv_cache.h"
+
+namespace kvc {
+namespace {
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+}  // namespace
+
+Result<LoadedModel> LoadedModel::Load(const std::string& model_path,
+                                      const std::string& tokenizer_path) {
+  LoadedModel m;
+  KVC_ASSIGN_OR_RETURN(m.file, ModelFile::Open(model_path));
+  if (!tokenizer_path.empty()) {
+    KVC_ASSIGN_OR_RETURN(m.tokenizer,
+                         LoadLlama2cTokenizer(tokenizer_path, m.file->config().vocab_size));
+  } else if (m.file->gguf()) {
+    KVC_ASSIGN_OR_RETURN(m.tokenizer, LoadGgufTokenizer(*m.file->gguf()));
+  } else {
+    return InvalidArgument(model_path +
+                           " is a llama2.c checkpoint: give its tokenizer with -z TOKENIZER");
+  }
+  if (m.tokenizer->vocab_size() != m.file->config().vocab_size) {
+    return InvalidArgument("tokenizer has " + std::to_string(m.tokenizer->vocab_size()) +
+                           " tokens but the model's vocabulary is " +
+                           std::to_string(m.file->config().vocab_size));
+  }
+  return m;
+}
+
+double GenerationStats::PrefillTokensPerSecond() const {
+  return prefill_seconds > 0 ? prompt_tokens / prefill_seconds : 0;
+}
+double GenerationStats::DecodeTokensPerSecond() const {
+  return decode_seconds > 0 && generated_tokens > 1 ? (generated_tokens - 1) / decode_seconds : 0;
+}
+
+Generator::Generator(const ModelFile& model, ThreadPool* pool)
+    : model_(model), transformer_(model, pool) {}
+
+Result<GenerationStats> Generator::Generate(std::span<const int32_t> prompt,
+                                            const GenerateOptions& options,
+                                            const std::function<bool(int32_t)>& on_token) {
+  const ModelConfig& c = model_.config();
+  const int32_t ctx = options.context_length > 0 ? options.context_length : c.context_length;
+  const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+  if (n_prompt == 0) return InvalidArgument("the prompt is empty (no tokens)");
+  if (options.max_new_tokens < 0) return InvalidArgument("the number of tokens to generate is negative");
+  if (n_prompt > ctx) {
+    return OutOfRange("the prompt has " + std::to_string(n_prompt) +
+                      " tokens but the context holds " + std::to_string(ctx));
+  }
+  if (n_prompt + options.max_new_tokens > ctx) {
+    return OutOfRange("prompt (" + std::to_string(n_prompt) + " tokens) + " +
+                      std::to_string(options.max_new_tokens) + " new tokens exceed the context of " +
+                      std::to_string(ctx) + " tokens; lower -n");
+  }
+  // The last sampled token is never fed back, so the cache holds at most prompt + n - 1.
+  const int32_t capacity = static_cast<int32_t>(
+      std::max<int64_t>(1, n_prompt + std::max(options.max_new_tokens - 1, 0)));
+  ContiguousKVCache cache(transformer_.MakeKVSpec(options.cache.type, capacity),
+                          {.growable = options.cache.growable});
+
+  std::vector<int32_t> seq(prompt.begin(), prompt.end());
+  std::vector<float> logits(c.vocab_size);
+  Sampler sampler(options.sampling);
+  GenerationStats stats;
+  stats.prompt_tokens = static_cast<int32_t>(n_prompt);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto t_first = t0;
+
+  // Step 0 runs the prompt; each later step runs one token (cached) or everything (recompute).
+  for (int32_t step = 0; step < options.max_new_tokens; ++step) {
+    SeqChunk chunk;
+    chunk.kv = &cache;
+    chunk.logits = logits.data();
+    if (!options.cache.enabled) cache.Truncate(0);
+    const int32_t from = options.cache.enabled ? cache.size() : 0;
+    chunk.tokens = std::span<const int32_t>(seq).subspan(from);
+    chunk.pos0 = from;
+    KVC_RETURN_IF_ERROR(transformer_.Forward(std::span<const SeqChunk>(&chunk, 1)));
+    const int32_t next = sampler.Sample(logits.data(), c.vocab_size);
+    if (step == 0) t_first = std::chrono::steady_clock::now();
+    if (next == options.eos_token) {
+      stats.stopped_at_eos = true;
+      break;
+    }
+    ++stats.generated_tokens;
+    seq.push_back(next);
+    if (!on_token(next)) break;
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  stats.prefill_seconds = Seconds(t0, t_first);
+  stats.decode_seconds = Seconds(t_first, t1);
+  stats.kv_bytes_allocated = cache.BytesAllocated();
+  stats.kv_bytes_used = static_cast<size_t>(cache.size()) * cache.spec().BytesPerToken();
+  return stats;
+}
+
+}  // namespace kvc

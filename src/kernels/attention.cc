@@ -1,0 +1,100 @@
+#include "kernels/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/status.h"
+#include "quant/quantize.h"
+
+namespace kvc {
+namespace {
+
+constexpr int32_t kChunk = 64;  // keys scored per online-softmax update
+
+// Loads a row of head_dim elements as f32 (F32 rows are used in place).
+inline const float* LoadRow(DType type, const uint8_t* src, int32_t n, float* tmp) {
+  if (type == DType::kF32) return reinterpret_cast<const float*>(src);
+  DequantizeRow(type, src, tmp, n);
+  return tmp;
+}
+
+// One query position, one KV head, its `group` query heads.
+void AttendOne(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_head,
+               const KVView& kv, float* out) {
+  const int32_t hd = s.head_dim;
+  const int32_t group = s.n_heads / s.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int32_t lo = s.window > 0 ? std::max(0, pos - s.window + 1) : 0;
+  const int32_t hi = pos + 1;  // exclusive
+
+  float m[kMaxGroup], l[kMaxGroup];
+  float acc[kMaxGroup * kMaxHeadDim];
+  float scores[kMaxGroup * kChunk];
+  float krow[kMaxHeadDim], vrow[kMaxHeadDim];
+  std::fill(m, m + group, -std::numeric_limits<float>::infinity());
+  std::fill(l, l + group, 0.0f);
+  std::fill(acc, acc + group * hd, 0.0f);
+  const float* qh = q + static_cast<int64_t>(kv_head) * group * hd;
+
+  for (int32_t c0 = lo; c0 < hi; c0 += kChunk) {
+    const int32_t c1 = std::min(hi, c0 + kChunk);
+    const int32_t n = c1 - c0;
+    for (int32_t t = 0; t < n; ++t) {
+      const float* k = LoadRow(kv.type, kv.Row(kv.k, kv_head, c0 + t), hd, krow);
+      for (int32_t g = 0; g < group; ++g) {
+        const float* qg = qh + g * hd;
+        float dot = 0;
+        for (int32_t d = 0; d < hd; ++d) dot += qg[d] * k[d];
+        scores[g * kChunk + t] = dot * scale;
+      }
+    }
+    // Rescale running sums once per chunk to the new maximum, then accumulate.
+    for (int32_t g = 0; g < group; ++g) {
+      float* sg = scores + g * kChunk;
+      const float cmax = *std::max_element(sg, sg + n);
+      const float new_m = std::max(m[g], cmax);
+      const float correction = std::exp(m[g] - new_m);
+      l[g] *= correction;
+      float* ag = acc + g * hd;
+      for (int32_t d = 0; d < hd; ++d) ag[d] *= correction;
+      m[g] = new_m;
+      for (int32_t t = 0; t < n; ++t) {
+        sg[t] = std::exp(sg[t] - new_m);
+        l[g] += sg[t];
+      }
+    }
+    for (int32_t t = 0; t < n; ++t) {
+      const float* v = LoadRow(kv.type, kv.Row(kv.v, kv_head, c0 + t), hd, vrow);
+      for (int32_t g = 0; g < group; ++g) {
+        const float p = scores[g * kChunk + t];
+        float* ag = acc + g * hd;
+        for (int32_t d = 0; d < hd; ++d) ag[d] += p * v[d];
+      }
+    }
+  }
+  float* oh = out + static_cast<int64_t>(kv_head) * group * hd;
+  for (int32_t g = 0; g < group; ++g) {
+    const float inv = l[g] > 0 ? 1.0f / l[g] : 0.0f;
+    for (int32_t d = 0; d < hd; ++d) oh[g * hd + d] = acc[g * hd + d] * inv;
+  }
+}
+
+}  // namespace
+
+void Attention(const AttentionShape& s, const float* q, int32_t n_q, int32_t q_pos0,
+               const KVView& kv, float* out, ThreadPool* pool) {
+  KVC_CHECK(s.head_dim <= kMaxHeadDim && s.n_heads / s.n_kv_heads <= kMaxGroup);
+  KVC_CHECK(q_pos0 + n_q <= kv.n_tokens);
+  const int64_t stride = static_cast<int64_t>(s.n_heads) * s.head_dim;
+  const int64_t tasks = static_cast<int64_t>(n_q) * s.n_kv_heads;
+  pool->ParallelFor(tasks, [&](int64_t b, int64_t e, int) {
+    for (int64_t task = b; task < e; ++task) {
+      const int32_t i = static_cast<int32_t>(task / s.n_kv_heads);
+      const int32_t h = static_cast<int32_t>(task % s.n_kv_heads);
+      AttendOne(s, q + i * stride, q_pos0 + i, h, kv, out + i * stride);
+    }
+  });
+}
+
+}  // namespace kvc

@@ -1,0 +1,29 @@
+// Causal multi-head / grouped-query attention over a KV cache view, with an online softmax
+// (flash-attention style): keys and values are streamed once per KV head, never materializing
+// the score matrix, and the cache is read in its stored element type.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/kv_view.h"
+#include "threading/thread_pool.h"
+
+namespace kvc {
+
+struct AttentionShape {
+  int32_t n_heads = 0;
+  int32_t n_kv_heads = 0;   // query head h reads KV head h / (n_heads / n_kv_heads)
+  int32_t head_dim = 0;
+  int32_t window = 0;       // > 0: a query at slot p sees slots (p - window, p]; 0: all <= p
+};
+
+constexpr int32_t kMaxHeadDim = 256;
+constexpr int32_t kMaxGroup = 32;  // query heads per KV head
+
+// q:   [n_q, n_heads * head_dim] f32; query i sits at cache slot q_pos0 + i.
+// out: [n_q, n_heads * head_dim] f32 (softmax(q k^T / sqrt(head_dim)) v per head).
+// The view must cover slots [0, q_pos0 + n_q).
+void Attention(const AttentionShape& shape, const float* q, int32_t n_q, int32_t q_pos0,
+               const KVView& kv, float* out, ThreadPool* pool);
+
+}  // namespace kvc
