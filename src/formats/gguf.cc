@@ -10,6 +10,9 @@ constexpr uint32_t kMagic = 0x46554747;  // "GGUF" little-endian
 constexpr uint64_t kMaxStringLen = 1ull << 30;
 constexpr int kMaxArrayDepth = 4;
 constexpr uint32_t kMaxDims = 4;
+// Each array element becomes a GgufValue (~80 bytes), so a file of N bytes of u8 arrays could
+// otherwise ask for 80 N bytes. Real vocabularies use ~1 M elements in all; this allows 8x that.
+constexpr uint64_t kMaxArrayItems = 8ull << 20;
 
 // Bounds-checked cursor over the mapped bytes.
 class Cursor {
@@ -56,7 +59,8 @@ size_t ScalarSize(GgufType t) {
 bool ValidType(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::kF64); }
 
 // Reads one value of type `t` into `v`; returns an error string or empty on success.
-std::string ReadValue(Cursor& c, GgufType t, GgufValue& v, int depth) {
+// `items_left` is the remaining budget of array elements for the whole file.
+std::string ReadValue(Cursor& c, GgufType t, GgufValue& v, int depth, uint64_t& items_left) {
   v.type = t;
   switch (t) {
     case GgufType::kU8: { uint8_t x; if (!c.Get(&x)) return "truncated"; v.u = x; v.i = x; return {}; }
@@ -94,9 +98,14 @@ std::string ReadValue(Cursor& c, GgufType t, GgufValue& v, int depth) {
       if (n > (std::numeric_limits<size_t>::max() / min_elem)) return "array length overflows";
       Cursor probe = c;
       if (!probe.Skip(n * min_elem)) return "array of " + std::to_string(n) + " elements runs past the end";
+      if (n > items_left) {
+        return "array of " + std::to_string(n) + " elements exceeds the limit of " +
+               std::to_string(kMaxArrayItems) + " array elements per file";
+      }
+      items_left -= n;
       v.items.resize(n);
       for (uint64_t k = 0; k < n; ++k) {
-        std::string err = ReadValue(c, v.elem_type, v.items[k], depth + 1);
+        std::string err = ReadValue(c, v.elem_type, v.items[k], depth + 1, items_left);
         if (!err.empty()) return "array element " + std::to_string(k) + ": " + err;
       }
       return {};
@@ -159,14 +168,16 @@ Result<std::unique_ptr<GgufFile>> GgufFile::Parse(const uint8_t* data, size_t si
   if (magic != kMagic) return bad("bad magic (not a GGUF file)");
   if (!c.Get(&file->version_)) return bad("truncated header");
   if (file->version_ != 2 && file->version_ != 3) {
+    const bool swapped = file->version_ == 0x02000000u || file->version_ == 0x03000000u;
     return Unsupported(label + ": unsupported GGUF version " + std::to_string(file->version_) +
-                       " (supported: 2, 3)");
+                       (swapped ? " (a big-endian GGUF?)" : "") + " (supported: 2, 3)");
   }
   uint64_t n_tensors, n_kv;
   if (!c.Get(&n_tensors) || !c.Get(&n_kv)) return bad("truncated header");
   // Each tensor info takes >= 24 bytes and each kv >= 12: reject counts the file cannot hold.
   if (n_tensors > size / 24 || n_kv > size / 12) return bad("tensor or metadata count exceeds the file size");
 
+  uint64_t items_left = kMaxArrayItems;
   for (uint64_t k = 0; k < n_kv; ++k) {
     std::string_view key;
     if (!c.Str(&key)) return bad("metadata entry " + std::to_string(k) + ": truncated key");
@@ -174,17 +185,19 @@ Result<std::unique_ptr<GgufFile>> GgufFile::Parse(const uint8_t* data, size_t si
     if (!c.Get(&t)) return bad("metadata '" + std::string(key) + "': truncated type");
     if (!ValidType(t)) return bad("metadata '" + std::string(key) + "': unknown value type " + std::to_string(t));
     GgufValue v;
-    std::string err = ReadValue(c, static_cast<GgufType>(t), v, 0);
+    std::string err = ReadValue(c, static_cast<GgufType>(t), v, 0, items_left);
     if (!err.empty()) return bad("metadata '" + std::string(key) + "': " + err);
     if (!file->kv_.emplace(std::string(key), std::move(v)).second) {
       return bad("duplicate metadata key '" + std::string(key) + "'");
     }
   }
-  if (const GgufValue* a = file->Find("general.alignment")) {
-    if (!a->IsInteger() || a->u == 0 || a->u > (1u << 20) || (a->u & (a->u - 1)) != 0) {
-      return bad("general.alignment must be a power of two");
+  if (file->Find("general.alignment")) {
+    auto a = file->GetUint("general.alignment");
+    const uint64_t al = a.ok() ? a.value() : 0;
+    if (al == 0 || al > (1u << 20) || (al & (al - 1)) != 0) {
+      return bad("general.alignment must be a power of two up to 2^20");
     }
-    file->alignment_ = static_cast<uint32_t>(a->u);
+    file->alignment_ = static_cast<uint32_t>(al);
   }
 
   file->tensors_.resize(n_tensors);
@@ -218,7 +231,13 @@ Result<std::unique_ptr<GgufFile>> GgufFile::Parse(const uint8_t* data, size_t si
       return bad(where + "row length " + std::to_string(ti.dims[0]) + " is not a multiple of the " +
                  std::string(tr.name) + " block size " + std::to_string(tr.block_elems));
     }
-    ti.nbytes = static_cast<size_t>(elems / tr.block_elems) * tr.block_bytes;
+    // Checked: e.g. 2^62 F32 elements would wrap to 0 bytes and pass the bounds check below.
+    uint64_t nbytes;
+    if (MulOverflow(elems / tr.block_elems, tr.block_bytes, &nbytes) || nbytes > size) {
+      return bad(where + "needs more bytes than the whole file has (" + std::to_string(elems) +
+                 " elements)");
+    }
+    ti.nbytes = static_cast<size_t>(nbytes);
     if (ti.offset % file->alignment_ != 0) return bad(where + "data offset is not aligned");
     if (!file->tensor_index_.emplace(ti.name, k).second) return bad("duplicate tensor name '" + ti.name + "'");
   }
@@ -269,6 +288,7 @@ Result<double> GgufFile::GetFloat(std::string_view key) const {
   const GgufValue* v = Find(key);
   if (!v) return Missing(label_, key);
   if (v->IsFloat()) return v->f;
+  if (v->type == GgufType::kU64) return static_cast<double>(v->u);  // beyond int64 range
   if (v->IsInteger()) return static_cast<double>(v->i);
   return WrongType(label_, key, *v, "a number");
 }

@@ -14,6 +14,11 @@ Result<std::unique_ptr<Llama2cCheckpoint>> ParseLlama2c(const uint8_t* data, siz
     return Corrupt(label + ": invalid llama2.c checkpoint: " + what);
   };
   int32_t h[7];
+  if (LooksLikeGguf(data, size)) return bad("this is a GGUF file; open it as GGUF");
+  if (size >= 4 && std::memcmp(data, "24ka", 4) == 0) {  // uint32 0x616b3432 "ak42"
+    return bad("llama2.c export format v1/v2 (magic \"ak42\") is not supported; export with "
+               "--version 0 (legacy run.c format)");
+  }
   if (size < sizeof(h)) return bad("file is too small for the 28-byte header");
   std::memcpy(h, data, sizeof(h));
   auto ck = std::make_unique<Llama2cCheckpoint>();
