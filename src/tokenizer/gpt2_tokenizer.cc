@@ -1,0 +1,220 @@
+#include "tokenizer/gpt2_tokenizer.h"
+
+#include <algorithm>
+
+#include "tokenizer/unicode.h"
+
+namespace kvc {
+namespace {
+
+struct Char {
+  size_t offset;
+  int len;
+  uint32_t cp;
+  CharClass cls;
+};
+
+// A span of the byte-mapped word in a doubly linked list; merged-away symbols get len 0.
+struct Symbol {
+  size_t start;
+  size_t len;
+  int64_t prev;
+  int64_t next;
+};
+
+struct Bigram {
+  int32_t rank;
+  int64_t left;
+  int64_t right;
+  size_t size;  // bytes of the merged text, to detect entries made stale by other merges
+};
+
+// As a heap comparator: lowest rank on top, then the leftmost pair.
+bool BigramAfter(const Bigram& a, const Bigram& b) {
+  return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
+}
+
+// Length of the run of characters of class `cls` starting at `i`.
+size_t RunOf(const std::vector<Char>& chars, size_t i, CharClass cls) {
+  size_t j = i;
+  while (j < chars.size() && chars[j].cls == cls) ++j;
+  return j - i;
+}
+
+}  // namespace
+
+std::vector<std::string_view> Gpt2PreTokenize(std::string_view text) {
+  std::vector<Char> chars;
+  chars.reserve(text.size());
+  for (size_t pos = 0; pos < text.size();) {
+    int len;
+    const uint32_t cp = DecodeUtf8(text, pos, &len);
+    chars.push_back({pos, len, cp, ClassifyCodepoint(cp)});
+    pos += len;
+  }
+  const size_t n = chars.size();
+  auto cp_at = [&](size_t i) { return i < n ? chars[i].cp : kInvalidCodepoint; };
+
+  std::vector<std::string_view> words;
+  for (size_t i = 0; i < n;) {
+    size_t count = 0;  // characters in the match at i
+    // 's|'t|'re|'ve|'m|'ll|'d (case-sensitive, as in GPT-2)
+    if (chars[i].cp == '\'') {
+      const uint32_t a = cp_at(i + 1), b = cp_at(i + 2);
+      if (a == 's' || a == 't' || a == 'm' || a == 'd') {
+        count = 2;
+      } else if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) {
+        count = 3;
+      }
+    }
+    if (count == 0) {
+      // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional space, then a run of one class.
+      const size_t k = (chars[i].cp == ' ' && i + 1 < n) ? i + 1 : i;
+      const CharClass cls = chars[k].cls;
+      if (cls != CharClass::kWhitespace) {
+        count = (k - i) + RunOf(chars, k, cls);
+      } else {
+        // `\s+(?!\S)`: whitespace not followed by a non-space, i.e. all of a run at the end, or
+        // all but its last character (which then leads the next word); `\s+` takes the rest.
+        const size_t run = RunOf(chars, i, CharClass::kWhitespace);
+        count = (i + run == n || run == 1) ? run : run - 1;
+      }
+    }
+    const size_t end = i + count;
+    const size_t begin_byte = chars[i].offset;
+    const size_t end_byte = end < n ? chars[end].offset : text.size();
+    words.push_back(text.substr(begin_byte, end_byte - begin_byte));
+    i = end;
+  }
+  return words;
+}
+
+Result<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::Create(
+    Vocab vocab, const std::vector<std::string_view>& merges, const std::string& label) {
+  std::unique_ptr<Gpt2Tokenizer> tok(new Gpt2Tokenizer(std::move(vocab)));
+  tok->merge_ranks_.reserve(merges.size());
+  for (size_t i = 0; i < merges.size(); ++i) {
+    // Search from 1 so that a left part which is itself a space still splits correctly.
+    const size_t sep = merges[i].size() > 1 ? merges[i].find(' ', 1) : std::string_view::npos;
+    if (sep == std::string_view::npos || sep + 1 >= merges[i].size()) {
+      return Corrupt(label + ": merge " + std::to_string(i) + " ('" + std::string(merges[i]) +
+                     "') is not two pieces separated by a space");
+    }
+    tok->merge_ranks_.emplace(merges[i], static_cast<int32_t>(i));  // first rank wins
+  }
+  return tok;
+}
+
+std::vector<int32_t> Gpt2Tokenizer::Encode(std::string_view text, bool add_bos) const {
+  std::vector<int32_t> out;
+  if (add_bos && bos() >= 0) out.push_back(bos());
+  for (const Vocab::Fragment& frag : vocab_.SplitUserDefined(text)) {
+    if (frag.token >= 0) {
+      out.push_back(frag.token);
+      continue;
+    }
+    for (std::string_view word : Gpt2PreTokenize(frag.text)) EncodeWord(word, &out);
+  }
+  return out;
+}
+
+void Gpt2Tokenizer::EncodeWord(std::string_view word, std::vector<int32_t>* out) const {
+  // Map each byte to its printable character; each becomes one initial symbol.
+  std::string mapped;
+  std::vector<Symbol> symbols;
+  symbols.reserve(word.size());
+  for (size_t i = 0; i < word.size(); ++i) {
+    const size_t start = mapped.size();
+    AppendUtf8(Gpt2ByteToCodepoint(static_cast<uint8_t>(word[i])), &mapped);
+    const auto index = static_cast<int64_t>(i);
+    symbols.push_back({start, mapped.size() - start, index - 1, index + 1});
+  }
+  if (symbols.empty()) return;
+  symbols.back().next = -1;
+
+  std::vector<Bigram> heap;
+  std::string key;
+  auto try_add = [&](int64_t left, int64_t right) {
+    if (left < 0 || right < 0) return;
+    const Symbol& l = symbols[left];
+    const Symbol& r = symbols[right];
+    key.assign(mapped, l.start, l.len);
+    key += ' ';
+    key.append(mapped, r.start, r.len);
+    auto it = merge_ranks_.find(key);
+    if (it == merge_ranks_.end()) return;
+    heap.push_back({it->second, left, right, l.len + r.len});
+    std::push_heap(heap.begin(), heap.end(), BigramAfter);
+  };
+  for (size_t i = 1; i < symbols.size(); ++i) try_add(i - 1, i);
+
+  // Apply the lowest-ranked merge available until none applies: O(n log n) per word.
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), BigramAfter);
+    const Bigram bg = heap.back();
+    heap.pop_back();
+    Symbol& left = symbols[bg.left];
+    Symbol& right = symbols[bg.right];
+    if (left.len == 0 || right.len == 0 || left.len + right.len != bg.size) continue;  // stale
+    left.len += right.len;
+    right.len = 0;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].prev = bg.left;
+    try_add(left.prev, bg.left);
+    try_add(bg.left, left.next);
+  }
+
+  for (int64_t i = 0; i >= 0; i = symbols[i].next) {
+    const std::string_view piece = std::string_view(mapped).substr(symbols[i].start, symbols[i].len);
+    int32_t id = vocab_.Find(piece);
+    if (id >= 0) {
+      out->push_back(id);
+      continue;
+    }
+    // A merge result missing from the vocabulary: fall back to one token per byte character.
+    for (size_t pos = 0; pos < piece.size();) {
+      int len;
+      DecodeUtf8(piece, pos, &len);
+      id = vocab_.Find(piece.substr(pos, len));
+      if (id < 0) id = vocab_.special().unk;
+      if (id >= 0) out->push_back(id);
+      pos += len;
+    }
+  }
+}
+
+std::string Gpt2Tokenizer::DecodeToken(int32_t prev, int32_t id) const {
+  if (!vocab_.Valid(id)) return {};
+  const std::string& piece = vocab_.piece(id);
+  switch (vocab_.type(id)) {
+    case TokenType::kControl:
+    case TokenType::kUnused:
+    case TokenType::kUnknown:
+      return {};
+    case TokenType::kUserDefined:
+      return piece;  // added tokens are stored as plain text
+    case TokenType::kNormal:
+    case TokenType::kByte:
+      break;
+  }
+  std::string bytes;
+  bytes.reserve(piece.size());
+  for (size_t pos = 0; pos < piece.size();) {
+    int len;
+    const uint32_t cp = DecodeUtf8(piece, pos, &len);
+    const int b = cp == kInvalidCodepoint ? -1 : Gpt2CodepointToByte(cp);
+    if (b >= 0) {
+      bytes += static_cast<char>(b);
+    } else {
+      bytes.append(piece, pos, len);  // not a mapped character: keep it as written
+    }
+    pos += len;
+  }
+  return bytes;
+}
+
+std::string_view Gpt2Tokenizer::Piece(int32_t id) const {
+  return vocab_.Valid(id) ? std::string_view(vocab_.piece(id)) : std::string_view();
+}
+
+}  // namespace kvc

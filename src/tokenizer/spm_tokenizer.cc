@@ -1,0 +1,177 @@
+#include "tokenizer/spm_tokenizer.h"
+
+#include <queue>
+
+#include "tokenizer/unicode.h"
+
+namespace kvc {
+namespace {
+
+// One span of the normalized text in a doubly linked list; merged-away symbols get len 0.
+struct Symbol {
+  size_t start;
+  size_t len;
+  int64_t prev;
+  int64_t next;
+};
+
+// A candidate merge of adjacent symbols `left` and `right`, worth the merged token's score.
+struct Bigram {
+  float score;
+  int64_t left;
+  int64_t right;
+  size_t size;  // bytes of the merged text, to detect entries made stale by other merges
+};
+
+// Highest score first; among equal scores the leftmost pair (SentencePiece and run.c agree).
+struct BigramOrder {
+  bool operator()(const Bigram& a, const Bigram& b) const {
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  }
+};
+
+// What an unknown token decodes to, as in llama.cpp: "▅".
+constexpr std::string_view kUnknownText = "\xE2\x96\x85";
+
+}  // namespace
+
+SpmTokenizer::SpmTokenizer(Vocab vocab, SpmOptions options)
+    : vocab_(std::move(vocab)), options_(std::move(options)) {
+  byte_tokens_.fill(-1);
+  for (int b = 0; b < 256; ++b) {
+    if (options_.byte_token_offset >= 0) {
+      const int64_t id = static_cast<int64_t>(b) + options_.byte_token_offset;
+      if (id < vocab_.size()) byte_tokens_[b] = static_cast<int32_t>(id);
+      continue;
+    }
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    const char piece[] = {'<', '0', 'x', kHex[b >> 4], kHex[b & 15], '>'};
+    byte_tokens_[b] = vocab_.Find(std::string_view(piece, sizeof(piece)));
+  }
+}
+
+std::vector<int32_t> SpmTokenizer::Encode(std::string_view text, bool add_bos) const {
+  std::vector<int32_t> out;
+  if (add_bos && bos() >= 0) out.push_back(bos());
+  // Like llama.cpp: a run of text right after a user-defined token (or at the start) gets the
+  // space prefix.
+  bool after_special = true;
+  std::string normalized;
+  for (const Vocab::Fragment& frag : vocab_.SplitUserDefined(text)) {
+    if (frag.token >= 0) {
+      out.push_back(frag.token);
+      after_special = true;
+      continue;
+    }
+    normalized.clear();
+    if (options_.add_space_prefix && after_special) normalized = options_.space;
+    for (char c : frag.text) {
+      if (c == ' ') {
+        normalized += options_.space;
+      } else {
+        normalized += c;
+      }
+    }
+    EncodeNormalized(normalized, &out);
+    after_special = false;
+  }
+  return out;
+}
+
+void SpmTokenizer::EncodeNormalized(std::string_view text, std::vector<int32_t>* out) const {
+  // One symbol per UTF-8 character (a truncated final sequence stays one symbol).
+  std::vector<Symbol> symbols;
+  symbols.reserve(text.size());
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t len = std::min<size_t>(Utf8SeqLen(static_cast<uint8_t>(text[pos])),
+                                        text.size() - pos);
+    const auto index = static_cast<int64_t>(symbols.size());
+    symbols.push_back({pos, len, index - 1, index + 1});
+    pos += len;
+  }
+  if (symbols.empty()) return;
+  symbols.back().next = -1;
+
+  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
+  auto try_add = [&](int64_t left, int64_t right) {
+    if (left < 0 || right < 0) return;
+    const size_t size = symbols[left].len + symbols[right].len;
+    const int32_t id = vocab_.Find(text.substr(symbols[left].start, size));
+    if (id >= 0) queue.push({vocab_.score(id), left, right, size});
+  };
+  for (size_t i = 1; i < symbols.size(); ++i) try_add(i - 1, i);
+
+  // Merge the best pair until none of the adjacent pairs forms a token: O(n log n) overall.
+  while (!queue.empty()) {
+    const Bigram bg = queue.top();
+    queue.pop();
+    Symbol& left = symbols[bg.left];
+    Symbol& right = symbols[bg.right];
+    if (left.len == 0 || right.len == 0 || left.len + right.len != bg.size) continue;  // stale
+    left.len += right.len;
+    right.len = 0;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].prev = bg.left;
+    try_add(left.prev, bg.left);
+    try_add(bg.left, left.next);
+  }
+
+  for (int64_t i = 0; i >= 0; i = symbols[i].next) {
+    const std::string_view piece = text.substr(symbols[i].start, symbols[i].len);
+    const int32_t id = vocab_.Find(piece);
+    if (id >= 0) {
+      out->push_back(id);
+      continue;
+    }
+    // Not in the vocabulary: one token per byte, or the unknown token if bytes are not covered.
+    for (char c : piece) {
+      const int32_t byte_id = byte_tokens_[static_cast<uint8_t>(c)];
+      if (byte_id >= 0) {
+        out->push_back(byte_id);
+      } else if (vocab_.special().unk >= 0) {
+        out->push_back(vocab_.special().unk);
+      }
+    }
+  }
+}
+
+std::string SpmTokenizer::DecodeToken(int32_t prev, int32_t id) const {
+  if (!vocab_.Valid(id)) return {};
+  const std::string& piece = vocab_.piece(id);
+  switch (vocab_.type(id)) {
+    case TokenType::kControl:
+    case TokenType::kUnused:
+      return {};
+    case TokenType::kUnknown:
+      return std::string(kUnknownText);
+    case TokenType::kUserDefined:
+      return piece;
+    case TokenType::kByte: {
+      const int b = Vocab::ParseBytePiece(piece);
+      return b >= 0 ? std::string(1, static_cast<char>(b)) : piece;
+    }
+    case TokenType::kNormal:
+      break;
+  }
+  std::string text;
+  text.reserve(piece.size());
+  const std::string& space = options_.space;
+  for (size_t pos = 0; pos < piece.size();) {
+    if (!space.empty() && piece.compare(pos, space.size(), space) == 0) {
+      text += ' ';
+      pos += space.size();
+    } else {
+      text += piece[pos++];
+    }
+  }
+  // The space the encoder prepended is not part of the text.
+  const bool first = prev < 0 || prev == bos();
+  if (first && options_.add_space_prefix && !text.empty() && text[0] == ' ') text.erase(0, 1);
+  return text;
+}
+
+std::string_view SpmTokenizer::Piece(int32_t id) const {
+  return vocab_.Valid(id) ? std::string_view(vocab_.piece(id)) : std::string_view();
+}
+
+}  // namespace kvc
