@@ -2,7 +2,6 @@
 #include <cstdio>
 
 #include "cli/command.h"
-#include "cli/options.h"
 #include "engine/generator.h"
 
 namespace kvc::cli {
@@ -21,12 +20,16 @@ struct GenerateArgs {
   uint64_t seed = 0;
   bool no_kv_cache = false;
   std::string kv_type = "f32";
+  std::string kv_layout = "paged";
+  int32_t kv_block = 16;
   bool ignore_eos = false;
 };
 
 int Run(const GenerateArgs& a) {
   auto kv_type = ParseKVType(a.kv_type);
   if (!kv_type.ok()) return Fail(kv_type.status().message());
+  auto kv_layout = ParseKVLayout(a.kv_layout);
+  if (!kv_layout.ok()) return Fail(kv_layout.status().message());
   auto loaded = LoadedModel::Load(a.model, a.tokenizer);
   if (!loaded.ok()) return Fail(loaded.status().message());
   const Tokenizer& tok = *loaded->tokenizer;
@@ -40,7 +43,7 @@ int Run(const GenerateArgs& a) {
   opt.eos_token = a.ignore_eos ? -1 : tok.eos();
   opt.sampling = {a.temp, a.top_k, a.top_p, a.seed};
   opt.cache.enabled = !a.no_kv_cache;
-  opt.cache.type = kv_type.value();
+  opt.cache.kv = {kv_layout.value(), a.kv_block, kv_type.value()};
 
   // The prompt is echoed as text (like llama2.c's run), then each token as it arrives.
   Utf8Stream out;
@@ -65,7 +68,7 @@ int Run(const GenerateArgs& a) {
                "KV cache %s: %.1f KiB used, %.1f KiB allocated | %d threads]\n",
                s.prompt_tokens, s.PrefillTokensPerSecond(), s.DecodeTokensPerSecond(),
                s.generated_tokens, s.stopped_at_eos ? ", stopped at EOS" : "",
-               a.no_kv_cache ? "off (recompute)" : a.kv_type.c_str(), s.kv_bytes_used / 1024.0,
+               a.no_kv_cache ? "off (recompute)" : (a.kv_layout + " " + a.kv_type).c_str(), s.kv_bytes_used / 1024.0,
                s.kv_bytes_allocated / 1024.0, pool.size());
   return 0;
 }
@@ -87,6 +90,8 @@ RegisterCommand reg("generate", "Generate text from a prompt", [](CLI::App& sub)
   sub.add_option("-s,--seed", a->seed, "Random seed");
   sub.add_flag("--no-kv-cache", a->no_kv_cache, "Recompute the whole sequence every step");
   sub.add_option("--kv-type", a->kv_type, "KV cache element type: f32, f16, bf16");
+  sub.add_option("--kv-layout", a->kv_layout, "KV cache layout: paged, contiguous, growable");
+  sub.add_option("--kv-block", a->kv_block, "Tokens per block of the paged layout");
   sub.add_flag("--ignore-eos", a->ignore_eos, "Do not stop at the end-of-sequence token");
   return [a] { return Run(*a); };
 });

@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "kvcache/contiguous_kv_cache.h"
+#include "kvcache/kv_cache_factory.h"
 
 namespace kvc {
 namespace {
@@ -62,8 +62,10 @@ Result<GenerationStats> Generator::Generate(std::span<const int32_t> prompt,
   // The last sampled token is never fed back, so the cache holds at most prompt + n - 1.
   const int32_t capacity = static_cast<int32_t>(
       std::max<int64_t>(1, n_prompt + std::max(options.max_new_tokens - 1, 0)));
-  ContiguousKVCache cache(transformer_.MakeKVSpec(options.cache.type, capacity),
-                          {.growable = options.cache.growable});
+  KVC_ASSIGN_OR_RETURN(std::unique_ptr<KVCache> cache_owner,
+                       MakeKVCache(transformer_.MakeKVSpec(options.cache.kv.type, capacity),
+                                   options.cache.kv));
+  KVCache& cache = *cache_owner;
 
   std::vector<int32_t> seq(prompt.begin(), prompt.end());
   std::vector<float> logits(c.vocab_size);

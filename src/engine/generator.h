@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "kvcache/kv_cache_factory.h"
 #include "model/model_file.h"
 #include "model/transformer.h"
 #include "sampling/sampler.h"
@@ -30,8 +31,7 @@ struct LoadedModel {
 
 struct CacheOptions {
   bool enabled = true;           // false: recompute the whole sequence each step
-  DType type = DType::kF32;      // element type of stored K/V
-  bool growable = false;         // contiguous layout: preallocate (false) or double on demand
+  KVCacheOptions kv;             // layout and element type
 };
 
 struct GenerateOptions {
