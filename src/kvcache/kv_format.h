@@ -17,19 +17,12 @@
 #include <cstdint>
 #include <string>
 
+#include "tensor/kv_type.h"
+
 namespace kvc {
-
-enum class KVType { kF32, kF16, kBF16, kQ8, kQ4, kQ2 };
-
-enum class KVGrouping {
-  kPerToken,  // groups along head_dim
-  kKivi,      // keys per channel (groups along tokens), values per token
-};
 
 const char* KVTypeName(KVType t);
 bool KVTypeFromName(const std::string& name, KVType* out);
-
-inline bool IsQuantized(KVType t) { return t == KVType::kQ8 || t == KVType::kQ4 || t == KVType::kQ2; }
 
 inline int KVTypeBits(KVType t) {
   switch (t) {
