@@ -1,0 +1,38 @@
+// Synthetic tiny models (random weights, both architectures) written once per test binary.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "model/presets.h"
+#include "model/synth.h"
+
+namespace kvc::testing {
+
+// Path of a synthetic model for `preset` with `type` weights (created on first use).
+inline std::string SynthModelPath(const std::string& preset, DType type = DType::kF32,
+                                  int32_t context = 0) {
+  static std::map<std::string, std::string> made;
+  const std::string key = preset + "-" + std::string(DTypeName(type)) + "-" + std::to_string(context);
+  if (auto it = made.find(key); it != made.end()) return it->second;
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("kvc_test_models_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / (key + ".gguf")).string();
+  auto config = FindPreset(preset);
+  EXPECT_TRUE(config.ok()) << config.status().message();
+  SynthOptions opt;
+  opt.config = config.value();
+  if (context > 0) opt.config.context_length = context;
+  opt.type = type;
+  opt.seed = 42;
+  auto r = SynthesizeModel(opt, path);
+  EXPECT_TRUE(r.ok()) << r.status().message();
+  made[key] = path;
+  return path;
+}
+
+}  // namespace kvc::testing
