@@ -1,18 +1,14 @@
 #include "tokenizer/gpt2_tokenizer.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "tokenizer/unicode.h"
 
 namespace kvc {
 namespace {
 
-struct Char {
-  size_t offset;
-  int len;
-  uint32_t cp;
-  CharClass cls;
-};
+constexpr size_t kMaxCachedWord = 64;  // longer words are rare; do not let them fill the cache
 
 // A span of the byte-mapped word in a doubly linked list; merged-away symbols get len 0.
 struct Symbol {
@@ -34,58 +30,82 @@ bool BigramAfter(const Bigram& a, const Bigram& b) {
   return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
 }
 
-// Length of the run of characters of class `cls` starting at `i`.
-size_t RunOf(const std::vector<Char>& chars, size_t i, CharClass cls) {
-  size_t j = i;
-  while (j < chars.size() && chars[j].cls == cls) ++j;
-  return j - i;
+struct CharAt {
+  int len;
+  CharClass cls;
+};
+
+CharAt At(std::string_view text, size_t pos) {
+  int len;
+  const uint32_t cp = DecodeUtf8(text, pos, &len);
+  return {len, ClassifyCodepoint(cp)};
+}
+
+// Byte offset where the run of characters of class `cls` starting at `pos` ends.
+size_t RunEnd(std::string_view text, size_t pos, CharClass cls) {
+  while (pos < text.size()) {
+    const CharAt c = At(text, pos);
+    if (c.cls != cls) break;
+    pos += c.len;
+  }
+  return pos;
+}
+
+// Calls fn(word) for each match of the GPT-2 pattern, left to right, in one pass over the bytes.
+template <typename Fn>
+void ForEachGpt2Word(std::string_view text, Fn&& fn) {
+  const size_t n = text.size();
+  auto byte_at = [&](size_t i) { return i < n ? text[i] : '\0'; };
+  for (size_t pos = 0; pos < n;) {
+    size_t end = pos;
+    // 's|'t|'re|'ve|'m|'ll|'d (case-sensitive, as in GPT-2); ASCII, so bytes compare as chars.
+    if (text[pos] == '\'') {
+      const char a = byte_at(pos + 1), b = byte_at(pos + 2);
+      if (a == 's' || a == 't' || a == 'm' || a == 'd') {
+        end = pos + 2;
+      } else if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) {
+        end = pos + 3;
+      }
+    }
+    if (end == pos) {
+      // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional space, then a run of one class.
+      const size_t k = (text[pos] == ' ' && pos + 1 < n) ? pos + 1 : pos;
+      const CharClass cls = At(text, k).cls;
+      if (cls != CharClass::kWhitespace) {
+        end = RunEnd(text, k, cls);
+      } else {
+        // `\s+(?!\S)`: whitespace not followed by a non-space, i.e. all of a run at the end, or
+        // all but its last character (which then leads the next word); `\s+` takes the rest.
+        size_t last = pos;  // start of the run's last character
+        int count = 0;
+        for (end = pos; end < n; ++count) {
+          const CharAt c = At(text, end);
+          if (c.cls != CharClass::kWhitespace) break;
+          last = end;
+          end += c.len;
+        }
+        if (end < n && count > 1) end = last;
+      }
+    }
+    fn(text.substr(pos, end - pos));
+    pos = end;
+  }
 }
 
 }  // namespace
 
-std::vector<std::string_view> Gpt2PreTokenize(std::string_view text) {
-  std::vector<Char> chars;
-  chars.reserve(text.size());
-  for (size_t pos = 0; pos < text.size();) {
-    int len;
-    const uint32_t cp = DecodeUtf8(text, pos, &len);
-    chars.push_back({pos, len, cp, ClassifyCodepoint(cp)});
-    pos += len;
-  }
-  const size_t n = chars.size();
-  auto cp_at = [&](size_t i) { return i < n ? chars[i].cp : kInvalidCodepoint; };
+struct Gpt2Tokenizer::Scratch {
+  // Words seen in this call -> their [start, end) in the output: natural text repeats most words.
+  std::unordered_map<std::string_view, std::pair<size_t, size_t>> seen;
+  std::string mapped;
+  std::string key;
+  std::vector<Symbol> symbols;
+  std::vector<Bigram> heap;
+};
 
+std::vector<std::string_view> Gpt2PreTokenize(std::string_view text) {
   std::vector<std::string_view> words;
-  for (size_t i = 0; i < n;) {
-    size_t count = 0;  // characters in the match at i
-    // 's|'t|'re|'ve|'m|'ll|'d (case-sensitive, as in GPT-2)
-    if (chars[i].cp == '\'') {
-      const uint32_t a = cp_at(i + 1), b = cp_at(i + 2);
-      if (a == 's' || a == 't' || a == 'm' || a == 'd') {
-        count = 2;
-      } else if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) {
-        count = 3;
-      }
-    }
-    if (count == 0) {
-      // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional space, then a run of one class.
-      const size_t k = (chars[i].cp == ' ' && i + 1 < n) ? i + 1 : i;
-      const CharClass cls = chars[k].cls;
-      if (cls != CharClass::kWhitespace) {
-        count = (k - i) + RunOf(chars, k, cls);
-      } else {
-        // `\s+(?!\S)`: whitespace not followed by a non-space, i.e. all of a run at the end, or
-        // all but its last character (which then leads the next word); `\s+` takes the rest.
-        const size_t run = RunOf(chars, i, CharClass::kWhitespace);
-        count = (i + run == n || run == 1) ? run : run - 1;
-      }
-    }
-    const size_t end = i + count;
-    const size_t begin_byte = chars[i].offset;
-    const size_t end_byte = end < n ? chars[end].offset : text.size();
-    words.push_back(text.substr(begin_byte, end_byte - begin_byte));
-    i = end;
-  }
+  ForEachGpt2Word(text, [&](std::string_view w) { words.push_back(w); });
   return words;
 }
 
@@ -108,21 +128,36 @@ Result<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::Create(
 std::vector<int32_t> Gpt2Tokenizer::Encode(std::string_view text, bool add_bos) const {
   std::vector<int32_t> out;
   if (add_bos && bos() >= 0) out.push_back(bos());
+  Scratch scratch;
   for (const Vocab::Fragment& frag : vocab_.SplitUserDefined(text)) {
     if (frag.token >= 0) {
       out.push_back(frag.token);
       continue;
     }
-    for (std::string_view word : Gpt2PreTokenize(frag.text)) EncodeWord(word, &out);
+    ForEachGpt2Word(frag.text, [&](std::string_view word) {
+      auto it = scratch.seen.find(word);
+      if (it != scratch.seen.end()) {
+        const auto [start, end] = it->second;
+        for (size_t i = start; i < end; ++i) out.push_back(out[i]);  // no iterators: may grow
+        return;
+      }
+      const size_t start = out.size();
+      EncodeWord(word, &scratch, &out);
+      if (word.size() <= kMaxCachedWord) {
+        scratch.seen.emplace(word, std::make_pair(start, out.size()));
+      }
+    });
   }
   return out;
 }
 
-void Gpt2Tokenizer::EncodeWord(std::string_view word, std::vector<int32_t>* out) const {
+void Gpt2Tokenizer::EncodeWord(std::string_view word, Scratch* scratch,
+                               std::vector<int32_t>* out) const {
   // Map each byte to its printable character; each becomes one initial symbol.
-  std::string mapped;
-  std::vector<Symbol> symbols;
-  symbols.reserve(word.size());
+  std::string& mapped = scratch->mapped;
+  std::vector<Symbol>& symbols = scratch->symbols;
+  mapped.clear();
+  symbols.clear();
   for (size_t i = 0; i < word.size(); ++i) {
     const size_t start = mapped.size();
     AppendUtf8(Gpt2ByteToCodepoint(static_cast<uint8_t>(word[i])), &mapped);
@@ -132,8 +167,9 @@ void Gpt2Tokenizer::EncodeWord(std::string_view word, std::vector<int32_t>* out)
   if (symbols.empty()) return;
   symbols.back().next = -1;
 
-  std::vector<Bigram> heap;
-  std::string key;
+  std::vector<Bigram>& heap = scratch->heap;
+  std::string& key = scratch->key;
+  heap.clear();
   auto try_add = [&](int64_t left, int64_t right) {
     if (left < 0 || right < 0) return;
     const Symbol& l = symbols[left];

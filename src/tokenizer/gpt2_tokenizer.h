@@ -33,8 +33,9 @@ class Gpt2Tokenizer final : public Tokenizer {
 
  private:
   explicit Gpt2Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {}
-  // BPE over one pre-tokenized word (raw bytes).
-  void EncodeWord(std::string_view word, std::vector<int32_t>* out) const;
+  struct Scratch;
+  // BPE over one pre-tokenized word (raw bytes); `scratch` holds buffers reused across words.
+  void EncodeWord(std::string_view word, Scratch* scratch, std::vector<int32_t>* out) const;
 
   Vocab vocab_;
   StringIndex merge_ranks_;  // "left right" -> rank

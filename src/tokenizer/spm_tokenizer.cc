@@ -1,6 +1,7 @@
 #include "tokenizer/spm_tokenizer.h"
 
-#include <queue>
+#include <algorithm>
+#include <unordered_map>
 
 #include "tokenizer/unicode.h"
 
@@ -23,17 +24,27 @@ struct Bigram {
   size_t size;  // bytes of the merged text, to detect entries made stale by other merges
 };
 
-// Highest score first; among equal scores the leftmost pair (SentencePiece and run.c agree).
+// As a heap comparator: highest score on top; among equal scores the leftmost pair (SentencePiece
+// and run.c agree).
 struct BigramOrder {
   bool operator()(const Bigram& a, const Bigram& b) const {
     return a.score < b.score || (a.score == b.score && a.left > b.left);
   }
 };
 
+constexpr size_t kMaxCachedSegment = 64;  // longer segments are rare; keep them out of the cache
+
 // What an unknown token decodes to, as in llama.cpp: "▅".
 constexpr std::string_view kUnknownText = "\xE2\x96\x85";
 
 }  // namespace
+
+struct SpmTokenizer::Scratch {
+  // Segments seen in this call -> their [start, end) in the output: natural text repeats most words.
+  std::unordered_map<std::string_view, std::pair<size_t, size_t>> seen;
+  std::vector<Symbol> symbols;
+  std::vector<Bigram> heap;
+};
 
 SpmTokenizer::SpmTokenizer(Vocab vocab, SpmOptions options)
     : vocab_(std::move(vocab)), options_(std::move(options)) {
@@ -47,6 +58,17 @@ SpmTokenizer::SpmTokenizer(Vocab vocab, SpmOptions options)
     static constexpr char kHex[] = "0123456789ABCDEF";
     const char piece[] = {'<', '0', 'x', kHex[b >> 4], kHex[b & 15], '>'};
     byte_tokens_[b] = vocab_.Find(std::string_view(piece, sizeof(piece)));
+  }
+  const std::string& space = options_.space;
+  split_at_spaces_ = !space.empty();
+  for (int32_t id = 0; id < vocab_.size() && split_at_spaces_; ++id) {
+    const std::string& p = vocab_.piece(id);
+    for (size_t at = p.find(space, 1); at != std::string::npos; at = p.find(space, at + 1)) {
+      if (at < space.size() || p.compare(at - space.size(), space.size(), space) != 0) {
+        split_at_spaces_ = false;
+        break;
+      }
+    }
   }
 }
 
@@ -79,9 +101,37 @@ std::vector<int32_t> SpmTokenizer::Encode(std::string_view text, bool add_bos) c
 }
 
 void SpmTokenizer::EncodeNormalized(std::string_view text, std::vector<int32_t>* out) const {
+  Scratch scratch;
+  if (!split_at_spaces_) return EncodeSegment(text, &scratch, out);
+  // Segments start at each space that follows a non-space character. Characters are stepped
+  // through as EncodeSegment splits them, so boundaries match even on malformed UTF-8.
+  const std::string& space = options_.space;
+  size_t start = 0;
+  bool prev_is_space = true;
+  for (size_t pos = 0; pos < text.size();) {
+    const bool is_space = text.compare(pos, space.size(), space) == 0 &&
+                          Utf8SeqLen(static_cast<uint8_t>(text[pos])) == static_cast<int>(space.size());
+    if (is_space && !prev_is_space) {
+      EncodeSegment(text.substr(start, pos - start), &scratch, out);
+      start = pos;
+    }
+    prev_is_space = is_space;
+    pos += std::min<size_t>(Utf8SeqLen(static_cast<uint8_t>(text[pos])), text.size() - pos);
+  }
+  EncodeSegment(text.substr(start), &scratch, out);
+}
+
+void SpmTokenizer::EncodeSegment(std::string_view text, Scratch* scratch,
+                                 std::vector<int32_t>* out) const {
+  auto it = scratch->seen.find(text);
+  if (it != scratch->seen.end()) {
+    for (size_t i = it->second.first; i < it->second.second; ++i) out->push_back((*out)[i]);
+    return;
+  }
+  const size_t first_out = out->size();
   // One symbol per UTF-8 character (a truncated final sequence stays one symbol).
-  std::vector<Symbol> symbols;
-  symbols.reserve(text.size());
+  std::vector<Symbol>& symbols = scratch->symbols;
+  symbols.clear();
   for (size_t pos = 0; pos < text.size();) {
     const size_t len = std::min<size_t>(Utf8SeqLen(static_cast<uint8_t>(text[pos])),
                                         text.size() - pos);
@@ -92,19 +142,23 @@ void SpmTokenizer::EncodeNormalized(std::string_view text, std::vector<int32_t>*
   if (symbols.empty()) return;
   symbols.back().next = -1;
 
-  std::priority_queue<Bigram, std::vector<Bigram>, BigramOrder> queue;
+  std::vector<Bigram>& heap = scratch->heap;
+  heap.clear();
   auto try_add = [&](int64_t left, int64_t right) {
     if (left < 0 || right < 0) return;
     const size_t size = symbols[left].len + symbols[right].len;
     const int32_t id = vocab_.Find(text.substr(symbols[left].start, size));
-    if (id >= 0) queue.push({vocab_.score(id), left, right, size});
+    if (id < 0) return;
+    heap.push_back({vocab_.score(id), left, right, size});
+    std::push_heap(heap.begin(), heap.end(), BigramOrder());
   };
   for (size_t i = 1; i < symbols.size(); ++i) try_add(i - 1, i);
 
   // Merge the best pair until none of the adjacent pairs forms a token: O(n log n) overall.
-  while (!queue.empty()) {
-    const Bigram bg = queue.top();
-    queue.pop();
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), BigramOrder());
+    const Bigram bg = heap.back();
+    heap.pop_back();
     Symbol& left = symbols[bg.left];
     Symbol& right = symbols[bg.right];
     if (left.len == 0 || right.len == 0 || left.len + right.len != bg.size) continue;  // stale
@@ -133,6 +187,7 @@ void SpmTokenizer::EncodeNormalized(std::string_view text, std::vector<int32_t>*
       }
     }
   }
+  if (text.size() <= kMaxCachedSegment) scratch->seen.emplace(text, std::make_pair(first_out, out->size()));
 }
 
 std::string SpmTokenizer::DecodeToken(int32_t prev, int32_t id) const {

@@ -32,12 +32,19 @@ class SpmTokenizer final : public Tokenizer {
   int32_t eos() const override { return vocab_.special().eos; }
 
  private:
+  struct Scratch;
   // Tokenizes one run of text that is already normalized (spaces replaced, prefix added).
   void EncodeNormalized(std::string_view text, std::vector<int32_t>* out) const;
+  // BPE over one segment; merges never cross segment boundaries.
+  void EncodeSegment(std::string_view text, Scratch* scratch, std::vector<int32_t>* out) const;
 
   Vocab vocab_;
   SpmOptions options_;
   std::array<int32_t, 256> byte_tokens_;  // -1 where the vocab has no token for the byte
+  // True when no piece has a space right after a non-space character: then no merge can join a
+  // word to the space that starts the next one, and each word is merged on its own (same result,
+  // far better locality than one queue over the whole text).
+  bool split_at_spaces_ = false;
 };
 
 }  // namespace kvc
