@@ -64,7 +64,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(t.data >= data && t.nbytes <= size && t.data + t.nbytes <= data + size);
     FUZZ_CHECK(f.FindTensor(t.name) == &t);
     const kvc::MatView m = t.AsMat();
-    FUZZ_CHECK(m.rows > 0 && m.cols > 0 && m.row_bytes() * static_cast<size_t>(m.rows) == t.nbytes);
+    // In 128 bits: a size computed with a silent 64-bit wrap would still compare equal.
+    FUZZ_CHECK(m.rows > 0 && m.cols > 0 &&
+               static_cast<unsigned __int128>(m.row_bytes()) * static_cast<uint64_t>(m.rows) ==
+                   t.nbytes);
+    unsigned __int128 elems = 1;
+    for (int64_t d : t.dims) elems *= static_cast<uint64_t>(d);
+    FUZZ_CHECK(elems == static_cast<uint64_t>(t.elements()));
     uint64_t h = 0;
     for (size_t i = 0; i < t.nbytes; ++i) h += t.data[i];
     sink = sink + h;
