@@ -106,7 +106,9 @@ BytesPerElement TokenBytes(const MemoryPlan& p) {
 }
 
 std::string TypeDetail(const SidePlan& s) {
-  if (!IsQuantized(s.type)) return std::string(KVTypeName(s.type)) + ": " + Ratio(s.bpe) + " B";
+  if (!IsQuantized(s.type)) {
+    return std::string(KVTypeName(s.type)) + ": " + Ratio(s.bpe) + " bytes per element";
+  }
   const int64_t code = s.group * KVTypeBits(s.type) / 8;
   return std::string(KVTypeName(s.type)) + ": " + std::to_string(code) + " B codes + " +
          std::to_string(KVGroupParamBytes(s.type)) + " B " +
@@ -116,19 +118,25 @@ std::string TypeDetail(const SidePlan& s) {
 
 void PrintFormula(const MemoryPlan& p) {
   std::printf("formula: 2 x batch x tokens x layers x kv_heads x head_dim x bytes_per_element\n");
-  std::vector<std::string> lines;
-  size_t width = 0;
+  std::vector<std::string> lines, bytes;
+  size_t width = 0, bytes_width = 0;
+  bool split = false;
   for (const FormulaTerm& t : p.terms) {
     lines.push_back(std::to_string(t.sides) + " x " + Commas(t.batch) + " x " + Commas(t.tokens) +
                     " x " + Commas(t.layers) + " x " + Commas(t.kv_heads) + " x " +
                     Commas(t.head_dim) + " x " + Ratio(t.bpe));
+    bytes.push_back(Commas(t.bytes));
     width = std::max(width, lines.back().size());
+    bytes_width = std::max(bytes_width, bytes.back().size());
+    split |= t.sides == 1;
   }
+  if (split) std::printf("         (K and V differ: each has its own 1 x ... term)\n");
   for (size_t i = 0; i < lines.size(); ++i) {
     std::string line = lines[i];
     if (p.terms.size() > 1) {
       line.resize(width, ' ');
-      line += "  = " + Commas(p.terms[i].bytes) + "  " + p.terms[i].what;
+      line += "  = " + std::string(bytes_width - bytes[i].size(), ' ') + bytes[i] + "  " +
+              p.terms[i].what;
     }
     std::printf("       %s %s\n", i == 0 ? "=" : "+", line.c_str());
   }
@@ -150,13 +158,26 @@ void PrintPlan(const MemoryPlan& p) {
   for (const SidePlan* s : {&p.k, &p.v}) {
     const char* name = s == &p.k ? "K" : "V";
     if (s->param_bytes + s->residual_bytes + s->padding_bytes == 0) continue;
+    std::vector<std::pair<std::string, std::string>> rows;  // name, "bytes (detail)"
+    const bool q = IsQuantized(s->type);
+    rows.push_back({q ? "codes" : "elements", Commas(s->code_bytes)});
+    if (q) rows.push_back({"scales/zero-points", Commas(s->param_bytes)});
+    if (s->residual_tokens > 0) {
+      rows.push_back({"f32 residual", Commas(s->residual_bytes) + "  (" +
+                                          Commas(s->residual_tokens) + " tokens/seq)"});
+    }
+    if (p.options.layout == KVLayout::kPaged) {
+      rows.push_back({"block rounding", Commas(s->padding_bytes) + "  (" +
+                                            Commas(s->padding_tokens) + " empty slots/seq)"});
+    }
+    rows.push_back({"total", Commas(s->total_bytes)});
     std::printf("%s %s\n", name, TypeDetail(*s).c_str());
-    std::printf("  codes %s + scales/zero-points %s + f32 residual %s (%s tokens/seq) + block "
-                "rounding %s (%s slots/seq) = %s bytes\n",
-                Commas(s->code_bytes).c_str(), Commas(s->param_bytes).c_str(),
-                Commas(s->residual_bytes).c_str(), Commas(s->residual_tokens).c_str(),
-                Commas(s->padding_bytes).c_str(), Commas(s->padding_tokens).c_str(),
-                Commas(s->total_bytes).c_str());
+    const size_t w = Commas(s->total_bytes).size();
+    for (const auto& [label, value] : rows) {
+      const size_t digits = value.find(' ') == std::string::npos ? value.size() : value.find(' ');
+      std::printf("  %-18s  %s%s\n", label.c_str(), std::string(w - std::min(w, digits), ' ').c_str(),
+                  value.c_str());
+    }
   }
   std::printf("total: %s bytes = %s\n", Commas(p.total_bytes).c_str(),
               Human(p.total_bytes).c_str());
