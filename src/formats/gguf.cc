@@ -1,5 +1,6 @@
 #include "formats/gguf.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -11,8 +12,9 @@ constexpr uint64_t kMaxStringLen = 1ull << 30;
 constexpr int kMaxArrayDepth = 4;
 constexpr uint32_t kMaxDims = 4;
 // Each array element becomes a GgufValue (~80 bytes), so a file of N bytes of u8 arrays could
-// otherwise ask for 80 N bytes. Real vocabularies use ~1 M elements in all; this allows 8x that.
-constexpr uint64_t kMaxArrayItems = 8ull << 20;
+// otherwise ask for 80 N bytes. The largest real vocabularies (tokens, scores, types, merges)
+// take under 1 M elements in all; this allows 4x that (~320 MB at most).
+constexpr uint64_t kMaxArrayItems = 4ull << 20;
 
 // Bounds-checked cursor over the mapped bytes.
 class Cursor {
@@ -200,9 +202,11 @@ Result<std::unique_ptr<GgufFile>> GgufFile::Parse(const uint8_t* data, size_t si
     file->alignment_ = static_cast<uint32_t>(al);
   }
 
-  file->tensors_.resize(n_tensors);
+  // Grown as entries parse, not sized from the header: a corrupt count in a multi-GB file would
+  // otherwise allocate gigabytes before the first entry is read.
+  file->tensors_.reserve(std::min<uint64_t>(n_tensors, 4096));
   for (uint64_t k = 0; k < n_tensors; ++k) {
-    GgufTensorInfo& ti = file->tensors_[k];
+    GgufTensorInfo& ti = file->tensors_.emplace_back();
     std::string_view name;
     if (!c.Str(&name)) return bad("tensor " + std::to_string(k) + ": truncated name");
     ti.name = std::string(name);

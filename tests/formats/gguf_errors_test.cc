@@ -162,11 +162,19 @@ TEST(GgufErrors, HugeLengthsDoNotAllocate) {
 }
 
 TEST(GgufErrors, ArrayElementBudget) {
-  // 9 M one-byte elements: small on disk, ~700 MB as GgufValues, so refused.
+  // 5 M one-byte elements: 5 MB on disk but ~400 MB as GgufValues, so refused.
   RawGguf g;
   g.Header(3, 0, 1).Key("big", GgufType::kArray).U32(static_cast<uint32_t>(GgufType::kU8));
-  g.U64(9ull << 20).Zeros(9ull << 20);
+  g.U64(5ull << 20).Zeros(5ull << 20);
   ExpectError(g.bytes, StatusCode::kCorrupt, "exceeds the limit");
+  // The budget is for the whole file: the second of two 3 M arrays is refused.
+  RawGguf two;
+  two.Header(3, 0, 2);
+  for (const char* key : {"a", "b"}) {
+    two.Key(key, GgufType::kArray).U32(static_cast<uint32_t>(GgufType::kU8));
+    two.U64(3ull << 20).Zeros(3ull << 20);
+  }
+  ExpectError(two.bytes, StatusCode::kCorrupt, "metadata 'b': array of 3145728 elements exceeds");
 }
 
 TEST(GgufErrors, MisalignedOffset) {
