@@ -1,25 +1,96 @@
+// Dispatch: quantizes/converts the activations once per call, then splits rows across the pool
+// and runs the best kernel the build's ISA allows.
 #include "kernels/matmul.h"
 
-#include <vector>
+#include <cstring>
 
-#include "quant/quantize.h"
+#include "core/fp16.h"
+#include "kernels/matmul_internal.h"
+
+#if defined(KVC_MATMUL_BF16)
+#include <immintrin.h>
+#endif
 
 namespace kvc {
+namespace internal {
 
-// Baseline: dequantize each weight row once and dot it with every token.
-void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
-  pool->ParallelFor(w.rows, [&](int64_t r0, int64_t r1, int) {
-    std::vector<float> row(w.cols);
-    for (int64_t r = r0; r < r1; ++r) {
-      DequantizeRow(w.type, w.row(r), row.data(), w.cols);
-      for (int64_t t = 0; t < n; ++t) {
-        const float* xt = x + t * w.cols;
-        float s = 0;
-        for (int64_t c = 0; c < w.cols; ++c) s += row[c] * xt[c];
-        y[t * w.rows + r] = s;
-      }
+QuantizedActs QuantizeActs(const float* x, int64_t n, int64_t cols, ScratchBuffer* buf) {
+  const int64_t stride = RoundUp(cols, kActGroup);
+  const int64_t nb = stride / kActBlock;
+  const size_t qs_bytes = static_cast<size_t>(n * stride);
+  const size_t d_bytes = static_cast<size_t>(n * nb) * sizeof(float);
+  auto* base = static_cast<uint8_t*>(buf->Get(qs_bytes + 2 * d_bytes));
+  auto* qs = reinterpret_cast<int8_t*>(base);
+  auto* d = reinterpret_cast<float*>(base + qs_bytes);
+  auto* sum = reinterpret_cast<int32_t*>(base + qs_bytes + d_bytes);
+  const int64_t nb_used = cols / kActBlock;
+  for (int64_t t = 0; t < n; ++t) {
+    QuantizeActsQ8(x + t * cols, cols, qs + t * stride, d + t * nb, sum + t * nb);
+    std::memset(qs + t * stride + cols, 0, stride - cols);
+    std::memset(d + t * nb + nb_used, 0, (nb - nb_used) * sizeof(float));
+    std::memset(sum + t * nb + nb_used, 0, (nb - nb_used) * sizeof(int32_t));
+  }
+  return {qs, d, sum, stride};
+}
+
+namespace {
+
+using RowsFn = void (*)(const MatMulArgs&, int64_t, int64_t);
+
+#if defined(KVC_MATMUL_BF16)
+// X as bf16 (round to nearest even), rows padded to 32 elements with zeros.
+const uint16_t* ConvertToBf16(const float* x, int64_t n, int64_t cols, int64_t stride,
+                              ScratchBuffer* buf) {
+  auto* out = static_cast<uint16_t*>(buf->Get(static_cast<size_t>(n * stride) * 2));
+  for (int64_t t = 0; t < n; ++t) {
+    const float* xt = x + t * cols;
+    uint16_t* ot = out + t * stride;
+    for (int64_t c = 0; c < stride; c += 16) {
+      const int64_t left = cols - c;
+      const __mmask16 m = left >= 16 ? __mmask16(0xffff)
+                          : left > 0 ? __mmask16((1u << left) - 1)
+                                     : __mmask16(0);
+      const __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, xt + c));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ot + c), (__m256i)h);
     }
-  });
+  }
+  return out;
+}
+#endif
+
+}  // namespace
+}  // namespace internal
+
+void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
+  using namespace internal;
+  if (n <= 0 || w.rows <= 0) return;
+  // Scratch lives on the calling thread and is reused by every later call.
+  thread_local ScratchBuffer act_buf;
+  MatMulArgs a;
+  a.w = w;
+  a.x = x;
+  a.n = n;
+  a.y = y;
+  const bool quantized = w.type == DType::kQ8_0 || w.type == DType::kQ4_0;
+  if (quantized) a.qx = QuantizeActs(x, n, w.cols, &act_buf);
+
+  RowsFn rows_fn = GenericRows;
+#if defined(KVC_MATMUL_AVX512)
+  if (!quantized) rows_fn = Avx512RowsFloat;
+#endif
+#if defined(KVC_MATMUL_VNNI)
+  if (quantized) rows_fn = Avx512RowsQ;
+#endif
+#if defined(KVC_MATMUL_BF16)
+  if (w.type == DType::kBF16) {
+    a.xbf_stride = RoundUp(w.cols, 32);
+    a.xbf = ConvertToBf16(x, n, w.cols, a.xbf_stride, &act_buf);
+  }
+#endif
+
+  // Capture only two pointers so std::function stores the lambda without allocating.
+  const MatMulArgs* ap = &a;
+  pool->ParallelFor(w.rows, [ap, rows_fn](int64_t r0, int64_t r1, int) { rows_fn(*ap, r0, r1); });
 }
 
 void MatVec(const MatView& w, const float* x, float* y, ThreadPool* pool) {

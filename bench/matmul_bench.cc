@@ -1,0 +1,158 @@
+// Matrix-vector (decode) and matrix-matrix (prefill) kernels at Llama-3.2-1B shapes, next to the
+// machine's streaming-read bandwidth so one run gives the fraction of the limit reached.
+//   kvcache_microbench --benchmark_filter='ReadBandwidth|MatVec' --benchmark_repetitions=5
+//       --benchmark_report_aggregates_only=true
+// Threads: all hardware threads, or KVC_BENCH_THREADS.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/bandwidth.h"
+#include "kernels/matmul.h"
+#include "quant/quantize.h"
+
+namespace kvc {
+namespace {
+
+ThreadPool& Pool() {
+  static ThreadPool pool(std::getenv("KVC_BENCH_THREADS") ? std::atoi(std::getenv("KVC_BENCH_THREADS"))
+                                                           : 0);
+  return pool;
+}
+
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<uint8_t[], AlignedFree>;
+
+Buffer Alloc(size_t bytes) {
+  const size_t rounded = (bytes + 4095) / 4096 * 4096;
+  return Buffer(static_cast<uint8_t*>(std::aligned_alloc(4096, rounded)));
+}
+
+std::vector<float> RandomVector(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+// `copies` identical weight matrices back to back. Cycling through copies whose total exceeds
+// the last-level cache makes every call stream its weights from DRAM, as decode does.
+struct Weights {
+  Buffer data;
+  size_t bytes = 0;  // one copy
+  int copies = 1;
+  MatView View(int i) const {
+    return {type, data.get() + static_cast<size_t>(i % copies) * bytes, rows, cols};
+  }
+  DType type;
+  int64_t rows, cols;
+};
+
+Weights MakeWeights(DType type, int64_t rows, int64_t cols, size_t min_total) {
+  Weights w;
+  w.type = type;
+  w.rows = rows;
+  w.cols = cols;
+  w.bytes = RowBytes(type, cols) * rows;
+  w.copies = static_cast<int>(std::max<size_t>(1, (min_total + w.bytes - 1) / w.bytes));
+  w.data = Alloc(w.bytes * w.copies);
+  const std::vector<float> row_src = RandomVector(cols * 8, 1);
+  for (int64_t r = 0; r < rows; ++r) {
+    QuantizeRow(type, row_src.data() + (r % 8) * cols, w.data.get() + r * RowBytes(type, cols),
+                cols);
+  }
+  for (int i = 1; i < w.copies; ++i) std::memcpy(w.data.get() + i * w.bytes, w.data.get(), w.bytes);
+  return w;
+}
+
+constexpr size_t kColdBytes = size_t{512} << 20;
+
+void BM_MatVec(benchmark::State& state, DType type, int64_t rows, int64_t cols, bool cold) {
+  const Weights w = MakeWeights(type, rows, cols, cold ? kColdBytes : 0);
+  const std::vector<float> x = RandomVector(cols, 2);
+  std::vector<float> y(rows);
+  int i = 0;
+  for (auto _ : state) {
+    MatVec(w.View(i++), x.data(), y.data(), &Pool());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * w.bytes));
+  state.counters["threads"] = Pool().size();
+}
+
+void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t n) {
+  const Weights w = MakeWeights(type, rows, cols, 0);
+  const std::vector<float> x = RandomVector(cols * n, 2);
+  std::vector<float> y(rows * n);
+  for (auto _ : state) {
+    MatMul(w.View(0), x.data(), n, y.data(), &Pool());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * rows * cols * n,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["threads"] = Pool().size();
+}
+
+// Multi-threaded sum over 1 GiB: the ceiling for the MatVec bytes/s above.
+void BM_ReadBandwidth(benchmark::State& state) {
+  const size_t bytes = size_t{1} << 30;
+  static Buffer buf = [&] {
+    Buffer b = Alloc(bytes);
+    Pool().RunOnAll([&](int t) {
+      const size_t share = bytes / Pool().size();
+      std::memset(b.get() + t * share, 1, share);
+    });
+    return b;
+  }();
+  const size_t share = bytes / Pool().size() / 64 * 64;
+  for (auto _ : state) {
+    Pool().RunOnAll([&](int t) {
+      benchmark::DoNotOptimize(StreamRead(buf.get() + t * share, share));
+    });
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * share * Pool().size()));
+  state.counters["threads"] = Pool().size();
+}
+BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+const int kRegistered = [] {
+  const DType types[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
+  const int64_t shapes[][2] = {{2048, 2048}, {512, 2048}, {8192, 2048}, {2048, 8192}, {32000, 2048}};
+  for (DType t : types) {
+    for (const auto& s : shapes) {
+      const std::string name = "BM_MatVec/" + std::string(DTypeName(t)) + "/" +
+                               std::to_string(s[0]) + "x" + std::to_string(s[1]);
+      benchmark::RegisterBenchmark(name.c_str(), BM_MatVec, t, s[0], s[1], true)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+    }
+    // Same matrix every call: shows what cache-resident weights would allow.
+    const std::string hot = "BM_MatVecHot/" + std::string(DTypeName(t)) + "/2048x2048";
+    benchmark::RegisterBenchmark(hot.c_str(), BM_MatVec, t, 2048, 2048, false)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+  }
+  for (DType t : types) {
+    for (const auto& s : {std::array<int64_t, 2>{2048, 2048}, std::array<int64_t, 2>{8192, 2048}}) {
+      const std::string name = "BM_MatMul/" + std::string(DTypeName(t)) + "/" +
+                               std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/n512";
+      benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, t, s[0], s[1], 512)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  }
+  return 0;
+}();
+
+}  // namespace
+}  // namespace kvc

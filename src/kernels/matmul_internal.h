@@ -1,0 +1,98 @@
+// Internals shared by the matmul implementation files: scratch buffers, quantized activations
+// and the per-ISA kernel entry points that matmul.cc dispatches to.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+#include "quant/act_quant.h"
+#include "tensor/mat_view.h"
+#include "threading/thread_pool.h"
+
+namespace kvc::internal {
+
+// A 64-byte aligned byte buffer that only grows, so per-call scratch stops allocating after
+// warm-up. Used as thread_local.
+class ScratchBuffer {
+ public:
+  ScratchBuffer() = default;
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+  ~ScratchBuffer() { std::free(data_); }
+
+  // Returns at least `bytes` bytes (contents unspecified).
+  void* Get(size_t bytes) {
+    if (bytes > capacity_) {
+      std::free(data_);
+      capacity_ = (bytes + 4095) & ~size_t{4095};
+      data_ = std::aligned_alloc(64, capacity_);
+      if (data_ == nullptr) throw std::bad_alloc();
+    }
+    return data_;
+  }
+
+ private:
+  void* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+// Activation blocks are padded to this many elements (16 blocks) so that vector kernels can
+// process whole groups of 16 block scales; the padding is zero (qs, d and sum).
+constexpr int64_t kActGroup = 512;
+
+inline int64_t RoundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+// n quantized activation rows, row t at qs + t * stride (stride = padded cols).
+struct QuantizedActs {
+  const int8_t* qs = nullptr;    // [n][stride]
+  const float* d = nullptr;      // [n][stride / 32]
+  const int32_t* sum = nullptr;  // [n][stride / 32]
+  int64_t stride = 0;
+
+  ActBlocksView Row(int64_t t) const {
+    const int64_t nb = stride / kActBlock;
+    return {qs + t * stride, d + t * nb, sum + t * nb};
+  }
+};
+
+// Quantizes X [n, cols] (cols a multiple of 32) into `buf` with zero padding to kActGroup.
+QuantizedActs QuantizeActs(const float* x, int64_t n, int64_t cols, ScratchBuffer* buf);
+
+// Kernel entry points. Each computes y for rows [r0, r1) of w and all n tokens; X is given as
+// f32 and (for quantized weights) quantized. Y is [n, w.rows].
+struct MatMulArgs {
+  MatView w;
+  const float* x = nullptr;   // [n, w.cols]
+  QuantizedActs qx;           // set for Q8_0 / Q4_0
+  const uint16_t* xbf = nullptr;  // [n, xbf_stride] bf16 copy of X, set for BF16 when used
+  int64_t xbf_stride = 0;
+  int64_t n = 0;
+  float* y = nullptr;
+};
+
+// Portable scalar kernels (always built).
+void GenericRows(const MatMulArgs& a, int64_t r0, int64_t r1);
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+    defined(__AVX512DQ__)
+#define KVC_MATMUL_AVX512 1
+// Unpacked (streaming) kernels: every weight byte is read once; tokens loop inside each small
+// group of rows, which stays in L1. Best for decode and small n.
+void Avx512RowsQ(const MatMulArgs& a, int64_t r0, int64_t r1);      // needs VNNI
+void Avx512RowsFloat(const MatMulArgs& a, int64_t r0, int64_t r1);  // F32/F16/BF16
+// Packed (GEMM) kernels for prefill: rows [r0, r1) are packed panel by panel into a
+// 16-row-interleaved layout in per-thread scratch and reused across all n tokens.
+void Avx512PackedGemm(const MatMulArgs& a, int64_t r0, int64_t r1);
+constexpr int64_t kGemmPanelRows = 32;
+#endif
+
+#if defined(KVC_MATMUL_AVX512) && defined(__AVX512VNNI__)
+#define KVC_MATMUL_VNNI 1
+#endif
+#if defined(KVC_MATMUL_AVX512) && defined(__AVX512BF16__)
+#define KVC_MATMUL_BF16 1
+#endif
+
+}  // namespace kvc::internal

@@ -1,0 +1,57 @@
+// MatVec / MatMul must not touch the heap once their scratch has grown (decode calls them
+// hundreds of times per token). Counts global operator new calls in this test binary.
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/matmul.h"
+#include "quant/quantize.h"
+
+namespace {
+std::atomic<long> g_news{0};
+}  // namespace
+
+void* operator new(size_t n) {
+  g_news.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+
+namespace kvc {
+namespace {
+
+TEST(MatMulAlloc, NoHeapAllocationAfterWarmUp) {
+  const int64_t rows = 64, cols = 1024, n = 40;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g;
+  std::vector<float> src(rows * cols), x(n * cols), y(n * rows);
+  for (float& f : src) f = g(rng);
+  for (float& f : x) f = g(rng);
+  ThreadPool pool(2);
+  for (DType type : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    std::vector<uint8_t> w(RowBytes(type, cols) * rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      QuantizeRow(type, src.data() + r * cols, w.data() + r * RowBytes(type, cols), cols);
+    }
+    const MatView view{type, w.data(), rows, cols};
+    for (int64_t tokens : {int64_t{1}, int64_t{5}, n}) {  // warm-up grows every scratch
+      MatMul(view, x.data(), tokens, y.data(), &pool);
+    }
+    const long before = g_news.load();
+    for (int i = 0; i < 3; ++i) {
+      MatVec(view, x.data(), y.data(), &pool);
+      MatMul(view, x.data(), 5, y.data(), &pool);
+      MatMul(view, x.data(), n, y.data(), &pool);
+    }
+    EXPECT_EQ(g_news.load() - before, 0) << DTypeName(type);
+  }
+}
+
+}  // namespace
+}  // namespace kvc

@@ -1,0 +1,238 @@
+// MatVec / MatMul for every weight type against naive double-precision references.
+//
+// Tolerances are deterministic bounds computed from the data, so they never flake and stay
+// tight enough to catch a wrong element, block or sign:
+//  * Float types: f32 accumulation, |err| <= gamma_k * sum|w_i x_i| with gamma_k = k u / (1 - k u)
+//    and k = cols + 16 covering the longest accumulation chain of every kernel (a GEMM lane sums
+//    a whole row in sequence; u = 2^-24).
+//    BF16 kernels may round x to bf16 first (as vdpbf16ps needs): + 2^-8 sum|w_i x_i|.
+//  * Q8_0 / Q4_0: x is quantized to int8 blocks x^ = d_b q (d_b = absmax_b / 127), so
+//    |x_i - x^_i| <= d_b / 2 and |y - W x| <= sum_i |w_i| |x_i - x^_i| + (f32 rounding of the
+//    integer-domain result, bounded as above with the block-offset terms included). The test
+//    asserts both the exact-quantized product (tight) and the f32-reference product (that bound).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/fp16.h"
+#include "kernels/matmul.h"
+#include "quant/act_quant.h"
+#include "quant/ggml_blocks.h"
+#include "quant/quantize.h"
+
+namespace kvc {
+namespace {
+
+constexpr double kU32 = 1.0 / (1 << 24);
+
+double Gamma(int64_t k) { return k * kU32 / (1 - k * kU32); }
+
+bool IsQuant(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
+
+// Random weights of `type`: Gaussian rows through the reference quantizer, plus (quantized types)
+// some rows of raw random blocks so that every code value (Q8_0 -128 included) is exercised.
+std::vector<uint8_t> MakeWeights(DType type, int64_t rows, int64_t cols, std::mt19937* rng) {
+  const size_t rb = RowBytes(type, cols);
+  std::vector<uint8_t> w(rb * rows);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> src(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float scale = r % 5 == 4 ? 1e-3f : 1.0f;
+    for (float& f : src) f = g(*rng) * scale;
+    if (r % 7 == 3) std::fill(src.begin(), src.begin() + std::min<int64_t>(32, cols), 0.0f);  // a zero block
+    QuantizeRow(type, src.data(), w.data() + r * rb, cols);
+    if (IsQuant(type) && r % 3 == 1) {
+      const int bb = TraitsOf(type).block_bytes;
+      for (size_t i = 0; i < rb; ++i) w[r * rb + i] = static_cast<uint8_t>((*rng)());
+      for (size_t b = 0; b < rb; b += bb) {  // finite scales in [2^-10, 2^-2)
+        const uint16_t d = F32ToF16(std::ldexp(1.0f + ((*rng)() % 1000) / 1000.0f, -10 + (*rng)() % 8));
+        std::memcpy(&w[r * rb + b], &d, 2);
+      }
+    }
+  }
+  return w;
+}
+
+std::vector<float> MakeActs(int64_t n, int64_t cols, std::mt19937* rng) {
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> x(n * cols);
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const int64_t blk = c / 32;
+      float v = g(*rng);
+      if (blk % 4 == 1) v *= 100.0f;     // outlier block
+      if (blk % 9 == 5) v = 0.0f;        // all-zero block (scale 0)
+      if (c % 97 == 13) v *= 30.0f;      // isolated outliers inside normal blocks
+      x[t * cols + c] = v;
+    }
+  }
+  return x;
+}
+
+// Integer weights of block b of a quantized row; returns the block scale.
+double BlockInts(DType type, const uint8_t* row, int64_t b, int* wq) {
+  if (type == DType::kQ8_0) {
+    const auto* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
+    for (int i = 0; i < 32; ++i) wq[i] = blk->qs[i];
+    return F16ToF32(blk->d);
+  }
+  const auto* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
+  for (int j = 0; j < 16; ++j) {
+    wq[j] = (blk->qs[j] & 0x0f) - 8;
+    wq[j + 16] = (blk->qs[j] >> 4) - 8;
+  }
+  return F16ToF32(blk->d);
+}
+
+struct Case {
+  DType type;
+  int64_t rows, cols, n;
+  int threads;
+};
+
+void CheckProduct(const Case& c, uint32_t seed) {
+  SCOPED_TRACE(::testing::Message() << DTypeName(c.type) << " rows=" << c.rows << " cols="
+                                    << c.cols << " n=" << c.n << " threads=" << c.threads);
+  std::mt19937 rng(seed);
+  const std::vector<uint8_t> wbytes = MakeWeights(c.type, c.rows, c.cols, &rng);
+  const std::vector<float> x = MakeActs(c.n, c.cols, &rng);
+  const MatView w{c.type, wbytes.data(), c.rows, c.cols};
+  std::vector<float> y(c.rows * c.n, NAN);
+  ThreadPool pool(c.threads);
+  if (c.n == 1) {
+    MatVec(w, x.data(), y.data(), &pool);
+  } else {
+    MatMul(w, x.data(), c.n, y.data(), &pool);
+  }
+
+  // Quantized activations, as the kernels see them (the reference quantizer is bit-identical).
+  const int64_t nb = c.cols / 32;
+  std::vector<int8_t> qs(c.cols);
+  std::vector<float> dx(nb);
+  std::vector<int32_t> sx(nb);
+  std::vector<float> wrow(c.cols);
+  const double offset = c.type == DType::kQ8_0 ? 128 : 8;  // bias making weights unsigned
+  const int64_t k = c.cols + 16;
+  for (int64_t t = 0; t < c.n; ++t) {
+    const float* xt = x.data() + t * c.cols;
+    if (IsQuant(c.type)) QuantizeActsQ8Ref(xt, c.cols, qs.data(), dx.data(), sx.data());
+    for (int64_t r = 0; r < c.rows; ++r) {
+      DequantizeRow(c.type, w.row(r), wrow.data(), c.cols);
+      double ref = 0, abs_sum = 0;
+      for (int64_t i = 0; i < c.cols; ++i) {
+        ref += static_cast<double>(wrow[i]) * xt[i];
+        abs_sum += std::fabs(static_cast<double>(wrow[i]) * xt[i]);
+      }
+      const float got = y[t * c.rows + r];
+      ASSERT_TRUE(std::isfinite(got)) << "row " << r << " token " << t;
+      if (!IsQuant(c.type)) {
+        double tol = Gamma(k) * abs_sum + 1e-30;
+        if (c.type == DType::kBF16) tol += abs_sum / 256;
+        ASSERT_LE(std::fabs(got - ref), tol) << "row " << r << " token " << t << " ref " << ref;
+        continue;
+      }
+      // Exact product with the quantized activations, and the f32 rounding bound of computing it
+      // as dw dx (integer dot of w + offset) - offset dw dx sum(q): every rounded term is at most
+      // |dw dx| sum_i (|w_i| + offset) |q_i|.
+      double exact = 0, round_terms = 0, act_err = 0;
+      for (int64_t b = 0; b < nb; ++b) {
+        int wq[32];
+        const double dw = BlockInts(c.type, w.row(r), b, wq);
+        double dot = 0, mag = 0;
+        for (int i = 0; i < 32; ++i) {
+          const int q = qs[b * 32 + i];
+          dot += static_cast<double>(wq[i]) * q;
+          mag += (std::abs(wq[i]) + offset) * std::abs(q);
+          act_err += std::fabs(wrow[b * 32 + i]) *
+                     std::fabs(xt[b * 32 + i] - static_cast<double>(dx[b]) * q);
+        }
+        exact += dw * dx[b] * dot;
+        round_terms += std::fabs(dw) * dx[b] * mag;
+      }
+      // Quantized kernels add one term per block and lane: chains of at most cols / 32 + 10.
+      const double tight = Gamma(c.cols / 16 + 16) * round_terms + 1e-30;
+      ASSERT_LE(std::fabs(got - exact), tight) << "row " << r << " token " << t;
+      ASSERT_LE(std::fabs(got - ref), tight + act_err * (1 + 1e-6)) << "row " << r;
+    }
+  }
+}
+
+const DType kTypes[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
+
+class MatVecTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatVecTest, ShapesAndThreads) {
+  const int64_t rows_list[] = {1, 3, 4, 5, 17, 64, 67};
+  const int64_t cols_list[] = {32, 64, 96, 480, 512, 544, 1056, 4096};
+  uint32_t seed = 1;
+  for (int threads : {1, 2, 3}) {
+    for (int64_t rows : rows_list) {
+      for (int64_t cols : cols_list) {
+        CheckProduct({GetParam(), rows, cols, 1, threads}, seed++);
+        if (HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+TEST_P(MatVecTest, OddColumnsForFloatTypes) {
+  if (IsQuant(GetParam())) GTEST_SKIP() << "block types need cols % 32 == 0";
+  for (int64_t cols : {1, 7, 15, 17, 33, 63, 100, 1000}) {
+    CheckProduct({GetParam(), 9, cols, 1, 2}, 100 + static_cast<uint32_t>(cols));
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST_P(MatVecTest, LargeShape) { CheckProduct({GetParam(), 300, 2048, 1, 2}, 7); }
+
+class MatMulTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatMulTest, TokensShapesAndThreads) {
+  uint32_t seed = 1000;
+  for (int64_t n = 2; n <= 17; ++n) {
+    for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{5, 64}, {33, 544},
+                                     {70, 1024}, {16, 32}, {47, 4096}}) {
+      CheckProduct({GetParam(), rows, cols, n, n % 3 + 1}, seed++);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+TEST_P(MatMulTest, PrefillSized) {
+  CheckProduct({GetParam(), 100, 1024, 64, 2}, 11);
+  if (HasFatalFailure()) return;
+  CheckProduct({GetParam(), 35, 96, 37, 3}, 12);
+}
+
+TEST_P(MatMulTest, MatchesMatVecPerToken) {
+  // Each token of a product equals that token alone, up to the kernels' f32 rounding.
+  std::mt19937 rng(5);
+  const int64_t rows = 45, cols = 1024, n = 9;
+  const std::vector<uint8_t> wb = MakeWeights(GetParam(), rows, cols, &rng);
+  const std::vector<float> x = MakeActs(n, cols, &rng);
+  const MatView w{GetParam(), wb.data(), rows, cols};
+  ThreadPool pool(2);
+  std::vector<float> y(rows * n), y1(rows);
+  MatMul(w, x.data(), n, y.data(), &pool);
+  for (int64_t t = 0; t < n; ++t) {
+    MatVec(w, x.data() + t * cols, y1.data(), &pool);
+    for (int64_t r = 0; r < rows; ++r) {
+      EXPECT_NEAR(y[t * rows + r], y1[r], 1e-4 * (1 + std::fabs(y1[r]))) << t << "," << r;
+    }
+  }
+}
+
+std::string TypeName(const ::testing::TestParamInfo<DType>& info) {
+  return std::string(DTypeName(info.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, MatVecTest, ::testing::ValuesIn(kTypes), TypeName);
+INSTANTIATE_TEST_SUITE_P(AllTypes, MatMulTest, ::testing::ValuesIn(kTypes), TypeName);
+
+}  // namespace
+}  // namespace kvc
