@@ -88,13 +88,15 @@ void Attention(const AttentionShape& s, const float* q, int32_t n_q, int32_t q_p
   KVC_CHECK(q_pos0 + n_q <= kv.n_tokens);
   const int64_t stride = static_cast<int64_t>(s.n_heads) * s.head_dim;
   const int64_t tasks = static_cast<int64_t>(n_q) * s.n_kv_heads;
+  // Work of one task: scores and weighted sum over the visible keys for a group of heads.
+  const double per_task = 2.0 * (q_pos0 + n_q) * s.head_dim * (s.n_heads / s.n_kv_heads);
   pool->ParallelFor(tasks, [&](int64_t b, int64_t e, int) {
     for (int64_t task = b; task < e; ++task) {
       const int32_t i = static_cast<int32_t>(task / s.n_kv_heads);
       const int32_t h = static_cast<int32_t>(task % s.n_kv_heads);
       AttendOne(s, q + i * stride, q_pos0 + i, h, kv, out + i * stride);
     }
-  });
+  }, ThreadPool::GrainFor(per_task));
 }
 
 }  // namespace kvc

@@ -24,8 +24,19 @@ class ThreadPool {
   int size() const { return n_threads_; }
 
   // Runs fn(begin, end, thread_index) over [0, n) split into contiguous chunks, one chunk per
-  // thread, and returns when all are done. Not reentrant: do not call from inside fn.
-  void ParallelFor(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
+  // thread, and returns when all are done. Each thread gets at least `grain` items, so small
+  // loops run on fewer threads (or inline) instead of paying for a dispatch that costs more than
+  // the work. Not reentrant: do not call from inside fn.
+  void ParallelFor(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
+                   int64_t grain = 1);
+
+  // Items per thread so that each gets at least `min_work` units when one item costs
+  // `work_per_item` (for ParallelFor's grain).
+  static int64_t GrainFor(double work_per_item, double min_work = kMinWorkPerThread) {
+    return work_per_item >= min_work ? 1 : static_cast<int64_t>(min_work / work_per_item) + 1;
+  }
+  // About 10 us of vector work: below this a cross-thread dispatch does not pay.
+  static constexpr double kMinWorkPerThread = 1 << 18;
 
   // Runs fn(thread_index) once on every thread.
   void RunOnAll(const std::function<void(int)>& fn);
