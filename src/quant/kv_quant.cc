@@ -247,6 +247,14 @@ void StorePlain(KVType t, float v, uint8_t* out, int64_t i) {
 
 // ---- AVX-512 kernels for groups of a multiple of 16 elements, and plain rows.
 
+// LoadParams with the hardware f16 conversion (same value as F16ToF32, without its branches).
+inline Decoded LoadParamsFast(KVType t, const uint8_t* group, int32_t g) {
+  const uint8_t* p = group + CodeBytes(t, g);
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return {_cvtsh_ss(h), t == KVType::kQ8 ? 0 : static_cast<int32_t>(p[2])};
+}
+
 // 16 codes starting at element 16k of a group's code bytes, as int32 lanes.
 template <KVType T>
 inline __m512i LoadCodes16(const uint8_t* codes, int32_t k) {
@@ -281,7 +289,7 @@ float DotSimd(const uint8_t* row, const float* q, int32_t n, int32_t g) {
   const int32_t chunks = g / 16;
   __m512 acc = _mm512_setzero_ps();
   for (int32_t base = 0; base < n; base += g, row += gb) {
-    const Decoded p = LoadParams(T, row, g);
+    const Decoded p = LoadParamsFast(T, row, g);
     const __m512i zv = _mm512_set1_epi32(p.zero);
     __m512 gs = _mm512_setzero_ps();
     for (int32_t k = 0; k < chunks; ++k) {
@@ -297,7 +305,7 @@ void AxpySimd(const uint8_t* row, float a, float* acc, int32_t n, int32_t g) {
   const size_t gb = KVGroupBytes(T, g);
   const int32_t chunks = g / 16;
   for (int32_t base = 0; base < n; base += g, row += gb) {
-    const Decoded p = LoadParams(T, row, g);
+    const Decoded p = LoadParamsFast(T, row, g);
     const __m512i zv = _mm512_set1_epi32(p.zero);
     const __m512 as = _mm512_set1_ps(a * p.scale);
     for (int32_t k = 0; k < chunks; ++k) {
@@ -312,7 +320,7 @@ void DequantizeSimd(const uint8_t* in, int32_t n, int32_t g, float* out) {
   const size_t gb = KVGroupBytes(T, g);
   const int32_t chunks = g / 16;
   for (int32_t base = 0; base < n; base += g, in += gb) {
-    const Decoded p = LoadParams(T, in, g);
+    const Decoded p = LoadParamsFast(T, in, g);
     const __m512i zv = _mm512_set1_epi32(p.zero);
     const __m512 sv = _mm512_set1_ps(p.scale);
     for (int32_t k = 0; k < chunks; ++k) {
@@ -599,7 +607,7 @@ void QuantizeKVChannelGroup(KVType t, const float* rows, int32_t n, int32_t g, u
   for (int32_t c = 0; c < n; ++c, out += gb) {
     if (IsQuantized(t)) {
       for (int32_t j = 0; j < g; ++j) column[j] = rows[static_cast<int64_t>(j) * n + c];
-      EncodeGroupRef(t, column, g, out);
+      QuantizeKVRow(t, column, g, g, out);
     } else {
       for (int32_t j = 0; j < g; ++j) StorePlain(t, rows[static_cast<int64_t>(j) * n + c], out, j);
     }
@@ -635,7 +643,7 @@ void DequantizeKVChannelGroup(KVType t, const uint8_t* in, int32_t n, int32_t g,
   const bool quantized = IsQuantized(t);
   for (int32_t c = 0; c < n; ++c, in += gb) {
     if (quantized) {
-      DecodeGroupRef(t, in, g, column);
+      DequantizeKVRow(t, in, g, g, column);
       for (int32_t j = 0; j < g; ++j) rows[static_cast<int64_t>(j) * n + c] = column[j];
     } else {
       for (int32_t j = 0; j < g; ++j) rows[static_cast<int64_t>(j) * n + c] = LoadPlain(t, in, j);

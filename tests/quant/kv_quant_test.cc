@@ -101,11 +101,17 @@ TEST(KVQuant, WorkedExampleInt8Absmax) {
 TEST(KVQuant, GroupBytesAndValidity) {
   for (int32_t g : {1, 2, 4, 8, 16, 32, 64, 128, 256}) {
     EXPECT_EQ(KVGroupBytes(KVType::kQ8, g), static_cast<size_t>(g + 2));
-    if (g % 2 == 0) EXPECT_EQ(KVGroupBytes(KVType::kQ4, g), static_cast<size_t>(g / 2 + 3));
-    if (g % 4 == 0) EXPECT_EQ(KVGroupBytes(KVType::kQ2, g), static_cast<size_t>(g / 4 + 3));
+    if (g % 2 == 0) {
+      EXPECT_EQ(KVGroupBytes(KVType::kQ4, g), static_cast<size_t>(g / 2 + 3));
+    }
+    if (g % 4 == 0) {
+      EXPECT_EQ(KVGroupBytes(KVType::kQ2, g), static_cast<size_t>(g / 4 + 3));
+    }
     EXPECT_EQ(KVGroupBytes(KVType::kF16, g), static_cast<size_t>(2 * g));
     for (KVType t : kAllTypes) {
-      if (KVGroupValid(t, g)) EXPECT_EQ(KVGroupBytes(t, g) * 4, KVBytes(t, 4 * g, g)) << KVTypeName(t);
+      if (KVGroupValid(t, g)) {
+        EXPECT_EQ(KVGroupBytes(t, g) * 4, KVBytes(t, 4 * g, g)) << KVTypeName(t);
+      }
     }
   }
   EXPECT_TRUE(KVGroupValid(KVType::kQ8, 1));
@@ -324,7 +330,9 @@ TEST(KVQuant, NonFiniteInputsAreDefined) {
       const auto y = Decode(t, simd, 64, g);
       EXPECT_EQ(y[3], 0.0f) << "NaN encodes as the zero point (in range here)";
       for (int i = 0; i < 64; ++i) {
-        if (i != 3) EXPECT_NEAR(y[i], x[i], 1.0f) << KVTypeName(t);
+        if (i != 3) {
+          EXPECT_NEAR(y[i], x[i], 1.0f) << KVTypeName(t);
+        }
       }
       std::vector<float> all_nan(64, nan);
       all_nan[40] = inf;
