@@ -101,6 +101,30 @@ std::vector<uint8_t> TinyLlama() {
   return w.Serialize();
 }
 
+// Regression seed: a 2^31 x 2^31 f32 tensor, whose byte size (2^64) once wrapped to 0 and
+// passed the bounds check.
+std::vector<uint8_t> SizeOverflow() {
+  std::vector<uint8_t> b;
+  auto put = [&b](auto v) {
+    const size_t n = b.size();
+    b.resize(n + sizeof(v));
+    std::memcpy(b.data() + n, &v, sizeof(v));
+  };
+  put(uint32_t{0x46554747});
+  put(uint32_t{3});
+  put(uint64_t{1});  // tensors
+  put(uint64_t{0});  // metadata
+  put(uint64_t{1});
+  b.push_back('t');
+  put(uint32_t{2});
+  put(uint64_t{1} << 31);
+  put(uint64_t{1} << 31);
+  put(uint32_t{0});  // F32
+  put(uint64_t{0});  // offset
+  b.resize(96 + 32, 0);  // header padded to 96, then 32 bytes of data
+  return b;
+}
+
 std::vector<uint8_t> Checkpoint(std::vector<int32_t> header, bool shared) {
   const int64_t dim = header[0], hid = header[1], L = header[2], heads = header[3],
                 kv = header[4], vocab = header[5] < 0 ? -header[5] : header[5], seq = header[6];
@@ -136,6 +160,8 @@ int main(int argc, char** argv) {
       {"gguf/tensor_types.gguf", AllTensorTypes(32)},
       {"gguf/tensor_types_align64.gguf", AllTensorTypes(64)},
       {"gguf/tiny_llama.gguf", TinyLlama()},
+      {"gguf/tensor_types_align1024.gguf", AllTensorTypes(1024)},
+      {"gguf/size_overflow.gguf", SizeOverflow()},
       {"llama2c/shared.bin", Checkpoint({8, 16, 1, 2, 1, 5, 3}, true)},
       {"llama2c/unshared.bin", Checkpoint({8, 8, 2, 4, 2, -6, 2}, false)},
       {"llama2c/gguf.bin", v_only.Serialize()},
