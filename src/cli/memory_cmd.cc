@@ -175,8 +175,8 @@ void PrintPlan(const MemoryPlan& p) {
     const size_t w = Commas(s->total_bytes).size();
     for (const auto& [label, value] : rows) {
       const size_t digits = value.find(' ') == std::string::npos ? value.size() : value.find(' ');
-      std::printf("  %-18s  %s%s\n", label.c_str(), std::string(w - std::min(w, digits), ' ').c_str(),
-                  value.c_str());
+      std::printf("  %-18s  %s%s\n", label.c_str(),
+                  std::string(w - std::min(w, digits), ' ').c_str(), value.c_str());
     }
   }
   std::printf("total: %s bytes = %s\n", Commas(p.total_bytes).c_str(),
@@ -189,16 +189,16 @@ void PrintTable(const KVShape& shape, MemoryPlanOptions o) {
     KVType type;
     KVGrouping grouping;
   };
-  const Row rows[] = {{KVType::kF32, KVGrouping::kPerToken}, {KVType::kF16, KVGrouping::kPerToken},
+  const Row rows[] = {{KVType::kF32, KVGrouping::kPerToken},  {KVType::kF16, KVGrouping::kPerToken},
                       {KVType::kBF16, KVGrouping::kPerToken}, {KVType::kQ8, KVGrouping::kPerToken},
-                      {KVType::kQ4, KVGrouping::kPerToken},  {KVType::kQ4, KVGrouping::kKivi},
-                      {KVType::kQ2, KVGrouping::kPerToken},  {KVType::kQ2, KVGrouping::kKivi}};
+                      {KVType::kQ4, KVGrouping::kPerToken},   {KVType::kQ4, KVGrouping::kKivi},
+                      {KVType::kQ2, KVGrouping::kPerToken},   {KVType::kQ2, KVGrouping::kKivi}};
   std::vector<std::vector<std::string>> cells = {
       {"type", "grouping", "bytes/elem", "residual", "bytes/token", "total bytes", "total"}};
   for (const Row& r : rows) {
     o.k_type = o.v_type = r.type;
     o.grouping = r.grouping;
-    const std::string grouping = !IsQuantized(r.type)                  ? "-"
+    const std::string grouping = !IsQuantized(r.type)              ? "-"
                                  : r.grouping == KVGrouping::kKivi ? "kivi"
                                                                    : "per-token";
     auto plan = PlanKVMemory(shape, o);
@@ -256,8 +256,8 @@ int Run(const MemoryArgs& a) {
   KVShape shape;
   if (model) shape = {model->n_layers, model->n_kv_heads, model->head_dim};
   const std::pair<const std::string*, int64_t*> dims[] = {{&a.layers, &shape.n_layers},
-                                                           {&a.kv_heads, &shape.n_kv_heads},
-                                                           {&a.head_dim, &shape.head_dim}};
+                                                          {&a.kv_heads, &shape.n_kv_heads},
+                                                          {&a.head_dim, &shape.head_dim}};
   const char* dim_flags[] = {"--layers", "--kv-heads", "--head-dim"};
   for (int i = 0; i < 3; ++i) {
     if (dims[i].first->empty()) {
@@ -334,11 +334,12 @@ int Run(const MemoryArgs& a) {
   std::printf("request: batch %s x %s tokens", Commas(o.batch).c_str(), Commas(o.tokens).c_str());
   if (!table) std::printf(", K %s, V %s", KVTypeName(o.k_type), KVTypeName(o.v_type));
   std::printf(", %s layout", KVLayoutName(o.layout));
-  if (o.layout == KVLayout::kPaged) std::printf(" (blocks of %s tokens)", Commas(o.block_size).c_str());
+  if (o.layout == KVLayout::kPaged)
+    std::printf(" (blocks of %s tokens)", Commas(o.block_size).c_str());
   std::printf("\n");
   if (model && o.tokens > model->context_length) {
-    std::printf("note: %s tokens exceed the model's context length %d\n",
-                Commas(o.tokens).c_str(), model->context_length);
+    std::printf("note: %s tokens exceed the model's context length %d\n", Commas(o.tokens).c_str(),
+                model->context_length);
   }
   if (o.window > 0 && o.window < o.tokens) {
     std::printf("note: sliding window %s: only the last %s tokens of each sequence are stored%s\n",
@@ -359,37 +360,44 @@ int Run(const MemoryArgs& a) {
               Commas(shape.n_kv_heads).c_str(), Commas(shape.head_dim).c_str());
   std::printf("       = %s x bytes_per_element (plus f32 residual tokens and block rounding)\n",
               Commas(plan->elements).c_str());
-  std::printf("group %s (per-token groups clipped to head_dim %s); residual: the most recent "
-              "tokens in f32\n\n",
-              Commas(o.group).c_str(), Commas(shape.head_dim).c_str());
+  std::printf(
+      "group %s (per-token groups clipped to head_dim %s); residual: the most recent "
+      "tokens in f32\n\n",
+      Commas(o.group).c_str(), Commas(shape.head_dim).c_str());
   PrintTable(shape, o);
   return 0;
 }
 
-RegisterCommand reg("memory", "Exact KV cache memory of a request, term by term", [](CLI::App& sub) {
-  auto a = std::make_shared<MemoryArgs>();
-  sub.add_option("-m,--model", a->model, "GGUF model file (only its metadata is read)");
-  sub.add_option("--preset", a->preset, "Named model shape (" + PresetList() + ")");
-  sub.add_option("-c,--ctx", a->ctx, "Tokens per sequence, e.g. 4096 or 512+32 (default: the "
-                                     "model's context length)");
-  sub.add_option("-b,--batch", a->batch, "Sequences (default 1)");
-  sub.add_option("--kv-type", a->kv_type,
-                 "K and V type: f32, f16, bf16, q8, q4, q2 (default: a table of all)");
-  sub.add_option("--kv-type-k", a->kv_type_k, "K type (overrides --kv-type; default f16)");
-  sub.add_option("--kv-type-v", a->kv_type_v, "V type (overrides --kv-type; default f16)");
-  sub.add_option("--kv-group", a->kv_group, "Quantization group size (default 32)");
-  sub.add_option("--kv-grouping", a->kv_grouping, "per-token or kivi (keys grouped per channel)");
-  sub.add_option("--kv-residual", a->kv_residual,
-                 "Most recent tokens kept in f32 (default 128 for q4/q2, 0 otherwise)");
-  sub.add_option("--kv-window", a->kv_window,
-                 "Sliding window: tokens stored per sequence (default: the model's; 0: all)");
-  sub.add_option("--kv-layout", a->kv_layout, "contiguous (default), growable or paged");
-  sub.add_option("--kv-block", a->kv_block, "Tokens per block of the paged layout (default 16)");
-  sub.add_option("--layers", a->layers, "Layers (overrides the model's)");
-  sub.add_option("--kv-heads", a->kv_heads, "KV heads (overrides the model's)");
-  sub.add_option("--head-dim", a->head_dim, "Head dimension (overrides the model's)");
-  return [a] { return Run(*a); };
-});
+RegisterCommand reg(
+    "memory", "Exact KV cache memory of a request, term by term", [](CLI::App& sub) {
+      auto a = std::make_shared<MemoryArgs>();
+      auto opt = [&](const char* flags, std::string* dst, const std::string& help,
+                     const char* type) { sub.add_option(flags, *dst, help)->type_name(type); };
+      opt("-m,--model", &a->model, "GGUF model file (only its metadata is read)", "FILE");
+      opt("--preset", &a->preset, "Named model shape (" + PresetList() + ")", "NAME");
+      opt("-c,--ctx,--ctx-size", &a->ctx,
+          "Tokens per sequence, e.g. 4096 or 512+32 (default: the model's context length)",
+          "TOKENS");
+      opt("-b,--batch", &a->batch, "Sequences (default 1)", "N");
+      opt("--kv-type", &a->kv_type, "K and V type: f32, f16, bf16, q8, q4, q2 (default: a table)",
+          "TYPE");
+      opt("--kv-type-k", &a->kv_type_k, "K type (overrides --kv-type; default f16)", "TYPE");
+      opt("--kv-type-v", &a->kv_type_v, "V type (overrides --kv-type; default f16)", "TYPE");
+      opt("--kv-group", &a->kv_group, "Quantization group size (default 32)", "N");
+      opt("--kv-grouping", &a->kv_grouping,
+          "per-token (default) or kivi (keys grouped per channel)", "NAME");
+      opt("--kv-residual", &a->kv_residual,
+          "Most recent tokens kept in f32 (default 128 for q4/q2, 0 otherwise)", "TOKENS");
+      opt("--kv-window", &a->kv_window,
+          "Sliding window: tokens stored per sequence (default: the model's; 0: all)", "TOKENS");
+      opt("--kv-layout", &a->kv_layout, "contiguous (default), growable or paged", "NAME");
+      opt("--kv-block", &a->kv_block, "Tokens per block of the paged layout (default 16)",
+          "TOKENS");
+      opt("--layers", &a->layers, "Layers (overrides the model's)", "N");
+      opt("--kv-heads", &a->kv_heads, "KV heads (overrides the model's)", "N");
+      opt("--head-dim", &a->head_dim, "Head dimension (overrides the model's)", "N");
+      return [a] { return Run(*a); };
+    });
 
 }  // namespace
 }  // namespace kvc::cli

@@ -85,9 +85,8 @@ Status InitSide(const KVShape& s, const MemoryPlanOptions& o, KVType t, bool is_
 // Splits the S stored tokens of one sequence into storage / residual / padding and sums bytes.
 void FillSide(const KVShape& s, const MemoryPlanOptions& o, int64_t stored, Checked* c,
               SidePlan* side) {
-  const int64_t residual = IsQuantized(side->type)
-                               ? (o.residual < 0 ? DefaultResidual(side->type) : o.residual)
-                               : 0;
+  const int64_t residual =
+      IsQuantized(side->type) ? (o.residual < 0 ? DefaultResidual(side->type) : o.residual) : 0;
   const int64_t r = std::min(residual, stored);
   int64_t body = stored - r;
   if (side->groups_along_tokens) body -= body % side->group;  // only whole token groups
@@ -102,16 +101,16 @@ void FillSide(const KVShape& s, const MemoryPlanOptions& o, int64_t stored, Chec
   u128 code = 0, params = 0, pad_code = 0, pad_params = 0;
   GroupBytes(side->type, c->Mul(c->Mul(per_token_elems, body), batch), side->group, c, &code,
              &params);
-  GroupBytes(side->type, c->Mul(c->Mul(per_token_elems, side->padding_tokens), batch),
-             side->group, c, &pad_code, &pad_params);
+  GroupBytes(side->type, c->Mul(c->Mul(per_token_elems, side->padding_tokens), batch), side->group,
+             c, &pad_code, &pad_params);
   const u128 residual_bytes =
       c->Mul(c->Mul(c->Mul(per_token_elems, side->residual_tokens), batch), 4);
   side->code_bytes = c->To64(code);
   side->param_bytes = c->To64(params);
   side->residual_bytes = c->To64(residual_bytes);
   side->padding_bytes = c->To64(c->Add(pad_code, pad_params));
-  side->total_bytes = c->To64(c->Add(c->Add(code, params), c->Add(residual_bytes,
-                                                                  c->Add(pad_code, pad_params))));
+  side->total_bytes =
+      c->To64(c->Add(c->Add(code, params), c->Add(residual_bytes, c->Add(pad_code, pad_params))));
   // One token in the storage type: layers x kv_heads x head_dim x num / den, reduced.
   u128 num = c->Mul(per_token_elems, side->bpe.num), den = side->bpe.den;
   const u128 g = Gcd(num, den);
@@ -145,8 +144,8 @@ enum class TermKind { kStorage, kResidual, kPadding };
 
 // The K and V terms of one kind, merged into one "K+V" term when they are the same, so the plain
 // case reads as the textbook formula with its leading 2.
-void AddTerms(const KVShape& s, int64_t batch, const SidePlan& k, const SidePlan& v,
-              TermKind kind, std::vector<FormulaTerm>* out) {
+void AddTerms(const KVShape& s, int64_t batch, const SidePlan& k, const SidePlan& v, TermKind kind,
+              std::vector<FormulaTerm>* out) {
   auto term = [&](const char* side_name, const SidePlan& p) {
     switch (kind) {
       case TermKind::kStorage:
@@ -208,10 +207,10 @@ Result<MemoryPlan> PlanKVMemory(const KVShape& shape, const MemoryPlanOptions& o
   FillSide(shape, options, plan.stored_tokens, &c, &plan.k);
   FillSide(shape, options, plan.stored_tokens, &c, &plan.v);
   plan.total_bytes = c.To64(c.Add(plan.k.total_bytes, plan.v.total_bytes));
-  plan.elements = c.To64(c.Mul(c.Mul(c.Mul(c.Mul(c.Mul(2, options.batch), plan.stored_tokens),
-                                           shape.n_layers),
-                                     shape.n_kv_heads),
-                               shape.head_dim));
+  plan.elements =
+      c.To64(c.Mul(c.Mul(c.Mul(c.Mul(c.Mul(2, options.batch), plan.stored_tokens), shape.n_layers),
+                         shape.n_kv_heads),
+                   shape.head_dim));
   if (c.bad) {
     return OutOfRange("the KV cache of this request would exceed 2^64 bytes; check the sizes");
   }

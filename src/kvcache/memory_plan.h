@@ -53,12 +53,12 @@ struct BytesPerElement {
 // How one of K or V is stored, per sequence and summed over the batch.
 struct SidePlan {
   KVType type = KVType::kF16;
-  int64_t group = 0;              // effective group in elements (0 for f32/f16/bf16)
+  int64_t group = 0;                 // effective group in elements (0 for f32/f16/bf16)
   bool groups_along_tokens = false;  // KIVI keys
-  BytesPerElement bpe;            // of the storage type (codes + group params)
-  int64_t stored_tokens = 0;      // per sequence, in the storage type
-  int64_t residual_tokens = 0;    // per sequence, in f32
-  int64_t padding_tokens = 0;     // per sequence, empty slots of the last block (paged)
+  BytesPerElement bpe;               // of the storage type (codes + group params)
+  int64_t stored_tokens = 0;         // per sequence, in the storage type
+  int64_t residual_tokens = 0;       // per sequence, in f32
+  int64_t padding_tokens = 0;        // per sequence, empty slots of the last block (paged)
   // Bytes of one token (all layers and heads) in the storage type: num / den exactly.
   BytesPerElement bytes_per_token;
   // Over the whole batch:
@@ -71,8 +71,8 @@ struct SidePlan {
 
 // One line of the cost formula: sides x batch x tokens x layers x kv_heads x head_dim x bpe.
 struct FormulaTerm {
-  std::string what;   // "K+V f16", "K q4 (KIVI)", "K+V f32 residual", "V q8 block rounding"
-  int sides = 2;      // 2 when K and V share the term
+  std::string what;  // "K+V f16", "K q4 (KIVI)", "K+V f32 residual", "V q8 block rounding"
+  int sides = 2;     // 2 when K and V share the term
   int64_t batch = 0;
   int64_t tokens = 0;
   int64_t layers = 0;

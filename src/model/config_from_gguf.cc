@@ -56,8 +56,8 @@ Result<ModelConfig> ConfigFromGguf(const GgufFile& g) {
     if (w > (1u << 30)) return Corrupt(g.label() + ": attention.sliding_window is out of range");
     c.sliding_window = static_cast<int32_t>(w);
   }
-  const char* eps_key = c.arch == Arch::kGpt2 ? "attention.layer_norm_epsilon"
-                                              : "attention.layer_norm_rms_epsilon";
+  const char* eps_key =
+      c.arch == Arch::kGpt2 ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon";
   c.norm_eps = static_cast<float>(g.GetFloatOr(p + eps_key, 1e-5));
   c.rope_theta = static_cast<float>(g.GetFloatOr(p + "rope.freq_base", 10000.0));
   c.rope_dim = static_cast<int32_t>(g.GetUintOr(p + "rope.dimension_count", c.head_dim));

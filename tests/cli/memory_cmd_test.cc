@@ -21,8 +21,8 @@ void ExpectOut(const std::string& args, const std::vector<std::string>& needles)
   const CliResult r = RunKvcache("memory " + args);
   ASSERT_EQ(r.exit_code, 0) << args << "\n" << r.err;
   for (const std::string& n : needles) {
-    EXPECT_NE(r.out.find(n), std::string::npos) << "'" << n << "' missing from `" << args
-                                                << "`:\n" << r.out;
+    EXPECT_NE(r.out.find(n), std::string::npos) << "'" << n << "' missing from `" << args << "`:\n"
+                                                << r.out;
   }
 }
 
@@ -42,9 +42,9 @@ TEST(MemoryCmd, Batch32Ctx2048Fp32) {
 
 TEST(MemoryCmd, Llama2_7BFp16) {
   const std::string per_token = "per token: 524,288 bytes = 512 KiB (K 262,144 + V 262,144)";
-  ExpectOut("--preset llama-2-7b -c 1024 --kv-type f16",
-            {"= 2 x 1 x 1,024 x 32 x 32 x 128 x 2\n", per_token,
-             "total: 536,870,912 bytes = 512 MiB"});
+  ExpectOut(
+      "--preset llama-2-7b -c 1024 --kv-type f16",
+      {"= 2 x 1 x 1,024 x 32 x 32 x 128 x 2\n", per_token, "total: 536,870,912 bytes = 512 MiB"});
   ExpectOut("--preset llama-2-7b -c 4096 --kv-type f16",
             {per_token, "total: 2,147,483,648 bytes = 2 GiB"});
   ExpectOut("--preset llama-2-7b -c 10000 --kv-type f16",
@@ -82,18 +82,16 @@ TEST(MemoryCmd, WindowAndBlocks) {
             {"= 2 x 1 x 8,192 x 32 x 8 x 128 x 2\n"});
   ExpectOut("--preset llama-2-7b -c 4100 --kv-type f16 --kv-layout paged --kv-block 16",
             {"paged layout (blocks of 16 tokens)", "+ 2 x 1 x 12 x 32 x 32 x 128 x 2",
-             "K+V f16 block rounding", "(12 empty slots/seq)",
-             "total: 2,155,872,256 bytes"});
+             "K+V f16 block rounding", "(12 empty slots/seq)", "total: 2,155,872,256 bytes"});
 }
 
 TEST(MemoryCmd, TableOverEveryType) {
   const CliResult r = RunKvcache("memory --preset llama-2-7b -c 4096");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("= 1,073,741,824 x bytes_per_element"), std::string::npos) << r.out;
-  for (const char* row :
-       {"\nf32   -          4 ", "\nf16   -          2 ", "\nbf16  -          2 ",
-        "\nq8    per-token  34/32 ", "\nq4    per-token  19/32 ", "\nq4    kivi ",
-        "\nq2    per-token  11/32 ", "\nq2    kivi "}) {
+  for (const char* row : {"\nf32   -          4 ", "\nf16   -          2 ", "\nbf16  -          2 ",
+                          "\nq8    per-token  34/32 ", "\nq4    per-token  19/32 ", "\nq4    kivi ",
+                          "\nq2    per-token  11/32 ", "\nq2    kivi "}) {
     EXPECT_NE(r.out.find(row), std::string::npos) << "row '" << row << "' missing:\n" << r.out;
   }
   EXPECT_NE(r.out.find("4,294,967,296  4 GiB"), std::string::npos) << r.out;
@@ -109,8 +107,8 @@ TEST(MemoryCmd, HeadDim8) {
 TEST(MemoryCmd, SharedStoriesGguf) {
   KVC_REQUIRE_SHARED("models/stories260K.gguf");
   ExpectOut("-m " + testing::SharedPath("models/stories260K.gguf") + " --kv-type f32",
-            {"5 layers, 4 kv heads, head_dim 8, context 512",
-             "= 2 x 1 x 512 x 5 x 4 x 8 x 4\n", "total: 655,360 bytes = 640 KiB"});
+            {"5 layers, 4 kv heads, head_dim 8, context 512", "= 2 x 1 x 512 x 5 x 4 x 8 x 4\n",
+             "total: 655,360 bytes = 640 KiB"});
 }
 
 TEST(MemoryCmd, Errors) {
@@ -136,8 +134,8 @@ TEST(MemoryCmd, Errors) {
 class GgufConfig : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("kvc_memory_test_" + std::to_string(::getpid()));
+    dir_ =
+        std::filesystem::temp_directory_path() / ("kvc_memory_test_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -152,8 +150,9 @@ class GgufConfig : public ::testing::Test {
     w.SetU32("llama.attention.head_count_kv", 4);
     w.SetU32("llama.feed_forward_length", 172);
     w.SetU32("llama.context_length", 512);
-    EXPECT_TRUE(w.AddTensor("token_embd.weight", DType::kF32, {64, 32},
-                            std::vector<uint8_t>(64 * 32 * 4)).ok());
+    EXPECT_TRUE(
+        w.AddTensor("token_embd.weight", DType::kF32, {64, 32}, std::vector<uint8_t>(64 * 32 * 4))
+            .ok());
     if (edit) edit(w);
     const std::string path = (dir_ / name).string();
     EXPECT_TRUE(w.Write(path).ok());
@@ -193,13 +192,15 @@ TEST_F(GgufConfig, ReadsTheShapeFromMetadata) {
 
 TEST_F(GgufConfig, CliPlansFromMetadataOnly) {
   const std::string path = Write("m.gguf");
-  ExpectOut("-m " + path + " --kv-type f16", {"5 layers, 4 kv heads, head_dim 8, context 512",
-                                              "total: 327,680 bytes = 320 KiB"});
+  ExpectOut("-m " + path + " --kv-type f16",
+            {"5 layers, 4 kv heads, head_dim 8, context 512", "total: 327,680 bytes = 320 KiB"});
   // Without a token embedding the shape is still known (vocab unknown: not needed here).
   GgufWriter w;
   w.SetString("general.architecture", "gpt2");
-  for (auto [k, v] : {std::pair{"gpt2.embedding_length", 768}, {"gpt2.block_count", 12},
-                      {"gpt2.attention.head_count", 12}, {"gpt2.feed_forward_length", 3072},
+  for (auto [k, v] : {std::pair{"gpt2.embedding_length", 768},
+                      {"gpt2.block_count", 12},
+                      {"gpt2.attention.head_count", 12},
+                      {"gpt2.feed_forward_length", 3072},
                       {"gpt2.context_length", 1024}}) {
     w.SetU32(k, v);
   }
@@ -218,17 +219,13 @@ TEST_F(GgufConfig, MissingOrBadKeysAreErrors) {
   ExpectError("-m " + partial, "missing metadata 'llama.block_count'");
   EXPECT_EQ(ReadConfigFromGguf(partial).status().code(), StatusCode::kNotFound);
 
-  ExpectError("-m " + Write("rwkv.gguf", [](GgufWriter& w) {
-                w.SetString("general.architecture", "rwkv");
-              }),
+  ExpectError("-m " + Write("rwkv.gguf",
+                            [](GgufWriter& w) { w.SetString("general.architecture", "rwkv"); }),
               "unsupported architecture 'rwkv'");
-  ExpectError("-m " + Write("zero.gguf", [](GgufWriter& w) {
-                w.SetU32("llama.block_count", 0);
-              }),
+  ExpectError("-m " + Write("zero.gguf", [](GgufWriter& w) { w.SetU32("llama.block_count", 0); }),
               "'llama.block_count' = 0 is out of range");
-  ExpectError("-m " + Write("gqa.gguf", [](GgufWriter& w) {
-                w.SetU32("llama.attention.head_count_kv", 3);
-              }),
+  ExpectError("-m " + Write("gqa.gguf",
+                            [](GgufWriter& w) { w.SetU32("llama.attention.head_count_kv", 3); }),
               "not a multiple of head_count_kv 3");
   const std::string junk = (dir_ / "junk.gguf").string();
   std::FILE* f = std::fopen(junk.c_str(), "wb");

@@ -184,8 +184,7 @@ TEST(MemoryPlan, PagedRoundsTokensUpToWholeBlocks) {
   p = Plan(kLlama2_7B, o);
   EXPECT_EQ(p.k.stored_tokens, 872);
   EXPECT_EQ(p.k.padding_tokens, 8);
-  EXPECT_EQ(p.total_bytes,
-            2ull * 880 * 32 * 32 * 128 * 19 / 32 + 2ull * 128 * 32 * 32 * 128 * 4);
+  EXPECT_EQ(p.total_bytes, 2ull * 880 * 32 * 32 * 128 * 19 / 32 + 2ull * 128 * 32 * 32 * 128 * 4);
   // Contiguous and growable never round.
   o.layout = KVLayout::kGrowable;
   EXPECT_EQ(Plan(kLlama2_7B, o).k.padding_tokens, 0);
@@ -197,13 +196,13 @@ TEST(MemoryPlan, KiviKeysQuantizeWholeTokenGroups) {
   MemoryPlan p = Plan(kLlama2_7B, o);
   EXPECT_TRUE(p.k.groups_along_tokens);
   EXPECT_FALSE(p.v.groups_along_tokens);
-  EXPECT_EQ(p.k.group, 32);  // along tokens: not clipped to head_dim
+  EXPECT_EQ(p.k.group, 32);            // along tokens: not clipped to head_dim
   EXPECT_EQ(p.k.stored_tokens, 3968);  // 3972 rounded down to whole groups of 32 tokens
   EXPECT_EQ(p.k.residual_tokens, 132);
   EXPECT_EQ(p.v.stored_tokens, 3972);
   EXPECT_EQ(p.v.residual_tokens, 128);
-  EXPECT_EQ(p.total_bytes, (3968ull + 3972) * 32 * 32 * 128 * 19 / 32 +
-                               (132ull + 128) * 32 * 32 * 128 * 4);
+  EXPECT_EQ(p.total_bytes,
+            (3968ull + 3972) * 32 * 32 * 128 * 19 / 32 + (132ull + 128) * 32 * 32 * 128 * 4);
   EXPECT_EQ(TermSum(p), p.total_bytes);
   EXPECT_EQ(p.terms.size(), 4u);  // K and V differ: separate terms
   // head_dim 8: KIVI keys keep groups of 32 tokens while values clip to 8 elements.
