@@ -44,7 +44,7 @@ Result<Summary> BenchPrefill(const ModelFile& m, ThreadPool* pool, int32_t n, in
   std::vector<float> logits(m.config().vocab_size);
   std::vector<double> rates;
   for (int32_t r = 0; r <= repeat; ++r) {  // the first run warms up
-    ContiguousKVCache cache(tf.MakeKVSpec(DType::kF32, n), {});
+    ContiguousKVCache cache(tf.KVShape(n), {});
     SeqChunk chunk{tokens, 0, &cache, logits.data(), false};
     const double t0 = Now();
     KVC_RETURN_IF_ERROR(tf.Forward({&chunk, 1}));

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/command.h"
+#include "cli/kv_flags.h"
 #include "engine/generator.h"
 
 namespace kvc::cli {
@@ -19,17 +20,13 @@ struct GenerateArgs {
   float top_p = 0.95f;
   uint64_t seed = 0;
   bool no_kv_cache = false;
-  std::string kv_type = "f32";
-  std::string kv_layout = "paged";
-  int32_t kv_block = 16;
+  KVFlags kv;
   bool ignore_eos = false;
 };
 
 int Run(const GenerateArgs& a) {
-  auto kv_type = ParseKVType(a.kv_type);
-  if (!kv_type.ok()) return Fail(kv_type.status().message());
-  auto kv_layout = ParseKVLayout(a.kv_layout);
-  if (!kv_layout.ok()) return Fail(kv_layout.status().message());
+  auto kv = a.kv.ToOptions();
+  if (!kv.ok()) return Fail(kv.status().message());
   auto loaded = LoadedModel::Load(a.model, a.tokenizer);
   if (!loaded.ok()) return Fail(loaded.status().message());
   const Tokenizer& tok = *loaded->tokenizer;
@@ -43,7 +40,7 @@ int Run(const GenerateArgs& a) {
   opt.eos_token = a.ignore_eos ? -1 : tok.eos();
   opt.sampling = {a.temp, a.top_k, a.top_p, a.seed};
   opt.cache.enabled = !a.no_kv_cache;
-  opt.cache.kv = {kv_layout.value(), a.kv_block, kv_type.value()};
+  opt.cache.kv = kv.value();
 
   // The prompt is echoed as text (like llama2.c's run), then each token as it arrives.
   Utf8Stream out;
@@ -65,11 +62,11 @@ int Run(const GenerateArgs& a) {
   const GenerationStats& s = stats.value();
   std::fprintf(stderr,
                "[prompt %d tokens | prefill %.1f tok/s | decode %.1f tok/s (%d tokens%s) | "
-               "KV cache %s: %.1f KiB used, %.1f KiB allocated | %d threads]\n",
+               "KV cache %s: %d tokens in %.1f KiB | %d threads]\n",
                s.prompt_tokens, s.PrefillTokensPerSecond(), s.DecodeTokensPerSecond(),
                s.generated_tokens, s.stopped_at_eos ? ", stopped at EOS" : "",
-               a.no_kv_cache ? "off (recompute)" : (a.kv_layout + " " + a.kv_type).c_str(), s.kv_bytes_used / 1024.0,
-               s.kv_bytes_allocated / 1024.0, pool.size());
+               a.no_kv_cache ? "off (recompute)" : KVFlags::Describe(kv.value()).c_str(), s.kv_tokens,
+               s.kv_bytes / 1024.0, pool.size());
   return 0;
 }
 
@@ -89,9 +86,7 @@ RegisterCommand reg("generate", "Generate text from a prompt", [](CLI::App& sub)
   sub.add_option("--top-p", a->top_p, "Top-p (nucleus) cut (1: off)")->check(CLI::Range(0.0f, 1.0f));
   sub.add_option("-s,--seed", a->seed, "Random seed");
   sub.add_flag("--no-kv-cache", a->no_kv_cache, "Recompute the whole sequence every step");
-  sub.add_option("--kv-type", a->kv_type, "KV cache element type: f32, f16, bf16");
-  sub.add_option("--kv-layout", a->kv_layout, "KV cache layout: paged, contiguous, growable");
-  sub.add_option("--kv-block", a->kv_block, "Tokens per block of the paged layout");
+  a->kv.Add(sub);
   sub.add_flag("--ignore-eos", a->ignore_eos, "Do not stop at the end-of-sequence token");
   return [a] { return Run(*a); };
 });

@@ -63,8 +63,7 @@ Result<GenerationStats> Generator::Generate(std::span<const int32_t> prompt,
   const int32_t capacity = static_cast<int32_t>(
       std::max<int64_t>(1, n_prompt + std::max(options.max_new_tokens - 1, 0)));
   KVC_ASSIGN_OR_RETURN(std::unique_ptr<KVCache> cache_owner,
-                       MakeKVCache(transformer_.MakeKVSpec(options.cache.kv.type, capacity),
-                                   options.cache.kv));
+                       MakeKVCache(transformer_.KVShape(capacity), options.cache.kv));
   KVCache& cache = *cache_owner;
 
   std::vector<int32_t> seq(prompt.begin(), prompt.end());
@@ -76,15 +75,19 @@ Result<GenerationStats> Generator::Generate(std::span<const int32_t> prompt,
   auto t_first = t0;
 
   // Step 0 runs the prompt; each later step runs one token (cached) or everything (recompute).
+  // Long inputs go in chunks of at most kMaxChunkTokens (bounded activations and windows).
   for (int32_t step = 0; step < options.max_new_tokens; ++step) {
-    SeqChunk chunk;
-    chunk.kv = &cache;
-    chunk.logits = logits.data();
     if (!options.cache.enabled) cache.Truncate(0);
-    const int32_t from = options.cache.enabled ? cache.size() : 0;
-    chunk.tokens = std::span<const int32_t>(seq).subspan(from);
-    chunk.pos0 = from;
-    KVC_RETURN_IF_ERROR(transformer_.Forward(std::span<const SeqChunk>(&chunk, 1)));
+    for (int32_t from = cache.size(); from < static_cast<int32_t>(seq.size());) {
+      const int32_t n = std::min<int32_t>(kMaxChunkTokens, static_cast<int32_t>(seq.size()) - from);
+      SeqChunk chunk;
+      chunk.kv = &cache;
+      chunk.tokens = std::span<const int32_t>(seq).subspan(from, n);
+      chunk.pos0 = from;
+      chunk.logits = from + n == static_cast<int32_t>(seq.size()) ? logits.data() : nullptr;
+      KVC_RETURN_IF_ERROR(transformer_.Forward(std::span<const SeqChunk>(&chunk, 1)));
+      from += n;
+    }
     const int32_t next = sampler.Sample(logits.data(), c.vocab_size);
     if (step == 0) t_first = std::chrono::steady_clock::now();
     if (next == options.eos_token) {
@@ -98,8 +101,8 @@ Result<GenerationStats> Generator::Generate(std::span<const int32_t> prompt,
   const auto t1 = std::chrono::steady_clock::now();
   stats.prefill_seconds = Seconds(t0, t_first);
   stats.decode_seconds = Seconds(t_first, t1);
-  stats.kv_bytes_allocated = cache.BytesAllocated();
-  stats.kv_bytes_used = static_cast<size_t>(cache.size()) * cache.spec().BytesPerToken();
+  stats.kv_bytes = cache.BytesAllocated();
+  stats.kv_tokens = cache.size();
   return stats;
 }
 

@@ -47,8 +47,8 @@ struct GenerationStats {
   int32_t generated_tokens = 0;
   double prefill_seconds = 0;    // time to the first generated token's logits
   double decode_seconds = 0;     // the remaining steps
-  size_t kv_bytes_allocated = 0;
-  size_t kv_bytes_used = 0;      // tokens held x bytes per token
+  size_t kv_bytes = 0;           // bytes the cache holds at the end (storage + residual)
+  int32_t kv_tokens = 0;         // tokens it holds
   bool stopped_at_eos = false;
 
   double PrefillTokensPerSecond() const;

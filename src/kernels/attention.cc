@@ -5,19 +5,61 @@
 #include <limits>
 
 #include "core/status.h"
-#include "quant/quantize.h"
+#include "quant/kv_quant.h"
 
 namespace kvc {
 namespace {
 
 constexpr int32_t kChunk = 64;  // keys scored per online-softmax update
 
-// Loads a row of head_dim elements as f32 (F32 rows are used in place).
-inline const float* LoadRow(DType type, const uint8_t* src, int32_t n, float* tmp) {
-  if (type == DType::kF32) return reinterpret_cast<const float*>(src);
-  DequantizeRow(type, src, tmp, n);
-  return tmp;
-}
+// Reads keys/values of one KV head in their stored format. Rows in blocks are decoded inside the
+// dot product when one query head reads them; with several (GQA) the row is decoded once into a
+// small buffer and reused, so a shared KV head is read once.
+class SideReader {
+ public:
+  SideReader(const KVView& view, const KVSideView& side, int32_t head)
+      : view_(view), side_(side), head_(head), hd_(view.head_dim) {}
+
+  // f32 row of slot t (decoded into tmp when stored quantized or in half precision).
+  const float* Row(int32_t t, float* tmp) const {
+    if (t >= side_.n_stored) return view_.Residual(side_, head_, t);
+    const uint8_t* p = view_.Stored(side_, head_, t);
+    if (side_.kivi) {
+      DequantizeKVChannelGroupRow(side_.type, p, hd_, side_.group, t % side_.group, tmp);
+      return tmp;
+    }
+    if (side_.type == KVType::kF32) return reinterpret_cast<const float*>(p);
+    DequantizeKVRow(side_.type, p, hd_, side_.group, tmp);
+    return tmp;
+  }
+
+  // Dot of q with slot t without materializing the row (per-token formats).
+  float Dot(int32_t t, const float* q, float* tmp) const {
+    if (t >= side_.n_stored || side_.kivi || side_.type == KVType::kF32) {
+      const float* r = Row(t, tmp);
+      float s = 0;
+      for (int32_t d = 0; d < hd_; ++d) s += q[d] * r[d];
+      return s;
+    }
+    return DotKVRow(side_.type, view_.Stored(side_, head_, t), q, hd_, side_.group);
+  }
+
+  // acc += a * row(t).
+  void Axpy(int32_t t, float a, float* acc, float* tmp) const {
+    if (t < side_.n_stored && !side_.kivi && side_.type != KVType::kF32) {
+      AxpyKVRow(side_.type, view_.Stored(side_, head_, t), a, acc, hd_, side_.group);
+      return;
+    }
+    const float* r = Row(t, tmp);
+    for (int32_t d = 0; d < hd_; ++d) acc[d] += a * r[d];
+  }
+
+ private:
+  const KVView& view_;
+  const KVSideView& side_;
+  int32_t head_;
+  int32_t hd_;
+};
 
 // One query position, one KV head, its `group` query heads.
 void AttendOne(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_head,
@@ -25,23 +67,29 @@ void AttendOne(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_
   const int32_t hd = s.head_dim;
   const int32_t group = s.n_heads / s.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int32_t lo = s.window > 0 ? std::max(0, pos - s.window + 1) : 0;
+  int32_t lo = s.window > 0 ? std::max(0, pos - s.window + 1) : 0;
+  lo = std::max(lo, kv.first_token);
   const int32_t hi = pos + 1;  // exclusive
 
   float m[kMaxGroup], l[kMaxGroup];
   float acc[kMaxGroup * kMaxHeadDim];
   float scores[kMaxGroup * kChunk];
-  float krow[kMaxHeadDim], vrow[kMaxHeadDim];
+  float row[kMaxHeadDim];
   std::fill(m, m + group, -std::numeric_limits<float>::infinity());
   std::fill(l, l + group, 0.0f);
   std::fill(acc, acc + group * hd, 0.0f);
   const float* qh = q + static_cast<int64_t>(kv_head) * group * hd;
+  const SideReader keys(kv, kv.k, kv_head), values(kv, kv.v, kv_head);
 
   for (int32_t c0 = lo; c0 < hi; c0 += kChunk) {
     const int32_t c1 = std::min(hi, c0 + kChunk);
     const int32_t n = c1 - c0;
     for (int32_t t = 0; t < n; ++t) {
-      const float* k = LoadRow(kv.type, kv.Row(kv.k, kv_head, c0 + t), hd, krow);
+      if (group == 1) {
+        scores[t] = keys.Dot(c0 + t, qh, row) * scale;
+        continue;
+      }
+      const float* k = keys.Row(c0 + t, row);
       for (int32_t g = 0; g < group; ++g) {
         const float* qg = qh + g * hd;
         float dot = 0;
@@ -65,7 +113,11 @@ void AttendOne(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_
       }
     }
     for (int32_t t = 0; t < n; ++t) {
-      const float* v = LoadRow(kv.type, kv.Row(kv.v, kv_head, c0 + t), hd, vrow);
+      if (group == 1) {
+        values.Axpy(c0 + t, scores[t], acc, row);
+        continue;
+      }
+      const float* v = values.Row(c0 + t, row);
       for (int32_t g = 0; g < group; ++g) {
         const float p = scores[g * kChunk + t];
         float* ag = acc + g * hd;
@@ -85,11 +137,12 @@ void AttendOne(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_
 void Attention(const AttentionShape& s, const float* q, int32_t n_q, int32_t q_pos0,
                const KVView& kv, float* out, ThreadPool* pool) {
   KVC_CHECK(s.head_dim <= kMaxHeadDim && s.n_heads / s.n_kv_heads <= kMaxGroup);
-  KVC_CHECK(q_pos0 + n_q <= kv.n_tokens);
+  KVC_CHECK(q_pos0 + n_q <= kv.n_tokens && kv.head_dim == s.head_dim);
   const int64_t stride = static_cast<int64_t>(s.n_heads) * s.head_dim;
   const int64_t tasks = static_cast<int64_t>(n_q) * s.n_kv_heads;
   // Work of one task: scores and weighted sum over the visible keys for a group of heads.
-  const double per_task = 2.0 * (q_pos0 + n_q) * s.head_dim * (s.n_heads / s.n_kv_heads);
+  const int64_t visible = s.window > 0 ? std::min(s.window, q_pos0 + n_q) : q_pos0 + n_q;
+  const double per_task = 2.0 * visible * s.head_dim * (s.n_heads / s.n_kv_heads);
   pool->ParallelFor(tasks, [&](int64_t b, int64_t e, int) {
     for (int64_t task = b; task < e; ++task) {
       const int32_t i = static_cast<int32_t>(task / s.n_kv_heads);

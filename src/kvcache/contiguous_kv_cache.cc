@@ -4,91 +4,67 @@
 #include <cstring>
 #include <new>
 
-#include "quant/quantize.h"
-
 namespace kvc {
 
 ContiguousKVCache::ContiguousKVCache(const KVSpec& spec, Options options)
-    : spec_(spec), options_(options), k_(spec.n_layers), v_(spec.n_layers) {
-  Resize(options_.growable ? std::min(options_.initial_tokens, spec_.max_tokens) : spec_.max_tokens);
+    : BlockedKVCache(spec), options_(options), k_(spec.n_layers), v_(spec.n_layers) {
+  // Preallocated: room for every slot that can ever be stored (residual slots live in the ring).
+  const int32_t full = StoredTokensFor(spec.max_tokens);
+  Resize(RoundCapacity(options_.growable ? std::min(options_.initial_tokens, full) : full));
 }
 
-void ContiguousKVCache::Resize(int32_t capacity) {
-  const size_t row = spec_.RowBytes();
-  const size_t old_head = static_cast<size_t>(capacity_) * row;
-  const size_t new_head = static_cast<size_t>(capacity) * row;
-  for (auto* bufs : {&k_, &v_}) {
-    for (auto& buf : *bufs) {
-      std::vector<uint8_t> grown(new_head * spec_.n_kv_heads);
-      for (int32_t h = 0; h < spec_.n_kv_heads && size_ > 0; ++h) {
-        std::memcpy(grown.data() + h * new_head, buf.data() + h * old_head, size_ * row);
+int32_t ContiguousKVCache::RoundCapacity(int64_t tokens) const {
+  // KIVI groups must not straddle the end of the buffer.
+  const int32_t g = spec().KiviKeys() ? spec().group : 1;
+  return static_cast<int32_t>((tokens + g - 1) / g * g);
+}
+
+Status ContiguousKVCache::Resize(int32_t capacity) {
+  const int32_t old_bs = block_size();
+  const size_t old_k = capacity_ ? SideBlockBytes(true, old_bs) / spec().n_kv_heads : 0;
+  const size_t old_v = capacity_ ? SideBlockBytes(false, old_bs) / spec().n_kv_heads : 0;
+  const size_t new_k = SideBlockBytes(true, std::max(capacity, 1)) / spec().n_kv_heads;
+  const size_t new_v = SideBlockBytes(false, std::max(capacity, 1)) / spec().n_kv_heads;
+  try {
+    for (int side = 0; side < 2; ++side) {
+      auto& bufs = side == 0 ? k_ : v_;
+      const size_t old_head = side == 0 ? old_k : old_v, new_head = side == 0 ? new_k : new_v;
+      for (auto& buf : bufs) {
+        std::vector<uint8_t> grown(new_head * spec().n_kv_heads);
+        // Each head's region starts with its used rows: copy the old region to the new start.
+        for (int32_t h = 0; h < spec().n_kv_heads && old_head > 0; ++h) {
+          std::memcpy(grown.data() + h * new_head, buf.data() + h * old_head, std::min(old_head, new_head));
+        }
+        buf.swap(grown);
       }
-      buf.swap(grown);
     }
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory("cannot grow the KV cache to " + std::to_string(capacity) + " tokens");
   }
   capacity_ = capacity;
-}
-
-Status ContiguousKVCache::Reserve(int32_t n) {
-  const int64_t need = static_cast<int64_t>(size_) + n;
-  if (need > spec_.max_tokens) {
-    return OutOfRange("KV cache full: " + std::to_string(need) + " tokens needed, capacity " +
-                      std::to_string(spec_.max_tokens));
-  }
-  if (need <= capacity_) return Status::Ok();
-  int64_t cap = std::max<int64_t>(capacity_, 1);
-  while (cap < need) cap *= 2;
-  try {
-    Resize(static_cast<int32_t>(std::min<int64_t>(cap, spec_.max_tokens)));
-  } catch (const std::bad_alloc&) {
-    return OutOfMemory("cannot grow the KV cache to " + std::to_string(cap) + " tokens");
-  }
   return Status::Ok();
 }
 
-void ContiguousKVCache::Write(int32_t layer, int32_t pos, int32_t n, const float* k,
-                              const float* v) {
-  KVC_CHECK(pos >= 0 && pos + n <= capacity_ && layer >= 0 && layer < spec_.n_layers);
-  const size_t row = spec_.RowBytes();
-  const size_t head = static_cast<size_t>(capacity_) * row;
-  const int32_t hd = spec_.head_dim;
-  for (int32_t t = 0; t < n; ++t) {
-    for (int32_t h = 0; h < spec_.n_kv_heads; ++h) {
-      const size_t off = h * head + static_cast<size_t>(pos + t) * row;
-      const size_t src = (static_cast<size_t>(t) * spec_.n_kv_heads + h) * hd;
-      QuantizeRow(spec_.type, k + src, k_[layer].data() + off, hd);
-      QuantizeRow(spec_.type, v + src, v_[layer].data() + off, hd);
-    }
+Status ContiguousKVCache::EnsureStorage(int32_t stored) {
+  if (stored <= capacity_) return Status::Ok();
+  if (!options_.growable) {
+    return OutOfRange("KV cache full: " + std::to_string(stored) + " slots needed, capacity " +
+                      std::to_string(capacity_));
   }
+  int64_t cap = std::max(capacity_, 1);
+  while (cap < stored) cap *= 2;
+  return Resize(RoundCapacity(std::min<int64_t>(cap, std::max(StoredTokensFor(spec().max_tokens), stored))));
 }
 
-void ContiguousKVCache::Commit(int32_t new_size) {
-  KVC_CHECK(new_size >= 0 && new_size <= capacity_);
-  size_ = new_size;
+uint8_t* ContiguousKVCache::StorageBase(int32_t layer, bool key) const {
+  return const_cast<uint8_t*>((key ? k_ : v_)[layer].data());
 }
 
-KVView ContiguousKVCache::View(int32_t layer, int32_t n_tokens) const {
-  KVC_CHECK(n_tokens <= capacity_);
-  KVView view;
-  view.type = spec_.type;
-  view.n_tokens = n_tokens;
-  view.block_size = std::max(capacity_, 1);
-  view.block_table = block_table_;
-  view.k = k_[layer].data();
-  view.v = v_[layer].data();
-  view.row_bytes = spec_.RowBytes();
-  view.head_stride = static_cast<size_t>(capacity_) * view.row_bytes;
-  view.block_stride = view.head_stride * spec_.n_kv_heads;
-  return view;
-}
-
-void ContiguousKVCache::Truncate(int32_t n) {
-  KVC_CHECK(n >= 0 && n <= size_);
-  size_ = n;
-}
-
-size_t ContiguousKVCache::BytesAllocated() const {
-  return 2ull * spec_.n_layers * spec_.n_kv_heads * capacity_ * spec_.RowBytes();
+size_t ContiguousKVCache::StorageBytes() const {
+  size_t total = 0;
+  for (const auto& b : k_) total += b.size();
+  for (const auto& b : v_) total += b.size();
+  return total;
 }
 
 }  // namespace kvc

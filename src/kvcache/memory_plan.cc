@@ -82,29 +82,24 @@ Status InitSide(const KVShape& s, const MemoryPlanOptions& o, KVType t, bool is_
   return Status::Ok();
 }
 
-// Splits the S stored tokens of one sequence into storage / residual / padding and sums bytes.
-void FillSide(const KVShape& s, const MemoryPlanOptions& o, int64_t stored, Checked* c,
-              SidePlan* side) {
-  const int64_t residual =
-      IsQuantized(side->type) ? (o.residual < 0 ? DefaultResidual(side->type) : o.residual) : 0;
-  const int64_t r = std::min(residual, stored);
-  int64_t body = stored - r;
-  if (side->groups_along_tokens) body -= body % side->group;  // only whole token groups
-  side->stored_tokens = body;
-  side->residual_tokens = stored - body;
-  if (o.layout == KVLayout::kPaged) {
-    const int64_t blocks = (body + o.block_size - 1) / o.block_size;
-    side->padding_tokens = blocks * o.block_size - body;
-  }
+// Slots of a side held in its storage type once `kept` tokens are kept; the newest sit in the f32
+// ring of `ring` slots. KIVI keys leave the ring a whole group at a time, as soon as it would
+// overflow, so their count rounds up to the group.
+int64_t StorageTokens(const SidePlan& side, int64_t ring, int64_t kept) {
+  if (ring == 0) return kept;
+  const int64_t over = std::max<int64_t>(0, kept - ring);
+  return side.groups_along_tokens ? (over + side.group - 1) / side.group * side.group : over;
+}
+
+// Sums the bytes of one side (over the batch) from its token counts.
+void SideBytes(const KVShape& s, int64_t batch, Checked* c, SidePlan* side) {
   const u128 per_token_elems = c->Mul(c->Mul(s.n_layers, s.n_kv_heads), s.head_dim);
-  const u128 batch = static_cast<u128>(o.batch);
+  const u128 elems = c->Mul(per_token_elems, batch);
   u128 code = 0, params = 0, pad_code = 0, pad_params = 0;
-  GroupBytes(side->type, c->Mul(c->Mul(per_token_elems, body), batch), side->group, c, &code,
-             &params);
-  GroupBytes(side->type, c->Mul(c->Mul(per_token_elems, side->padding_tokens), batch), side->group,
-             c, &pad_code, &pad_params);
-  const u128 residual_bytes =
-      c->Mul(c->Mul(c->Mul(per_token_elems, side->residual_tokens), batch), 4);
+  GroupBytes(side->type, c->Mul(elems, side->stored_tokens), side->group, c, &code, &params);
+  GroupBytes(side->type, c->Mul(elems, side->padding_tokens), side->group, c, &pad_code,
+             &pad_params);
+  const u128 residual_bytes = c->Mul(c->Mul(elems, side->residual_tokens), 4);
   side->code_bytes = c->To64(code);
   side->param_bytes = c->To64(params);
   side->residual_bytes = c->To64(residual_bytes);
@@ -145,7 +140,7 @@ enum class TermKind { kStorage, kResidual, kPadding };
 // The K and V terms of one kind, merged into one "K+V" term when they are the same, so the plain
 // case reads as the textbook formula with its leading 2.
 void AddTerms(const KVShape& s, int64_t batch, const SidePlan& k, const SidePlan& v, TermKind kind,
-              std::vector<FormulaTerm>* out) {
+              const std::string& padding_label, std::vector<FormulaTerm>* out) {
   auto term = [&](const char* side_name, const SidePlan& p) {
     switch (kind) {
       case TermKind::kStorage:
@@ -157,7 +152,7 @@ void AddTerms(const KVShape& s, int64_t batch, const SidePlan& k, const SidePlan
       case TermKind::kPadding:
         break;
     }
-    return Term(std::string(side_name) + " " + TypeLabel(p) + " block rounding", s, batch,
+    return Term(std::string(side_name) + " " + TypeLabel(p) + " " + padding_label, s, batch,
                 p.padding_tokens, p.bpe, p.padding_bytes);
   };
   FormulaTerm tk = term("K", k), tv = term("V", v);
@@ -176,19 +171,28 @@ void AddTerms(const KVShape& s, int64_t batch, const SidePlan& k, const SidePlan
 
 }  // namespace
 
-int64_t DefaultResidual(KVType t) { return t == KVType::kQ4 || t == KVType::kQ2 ? 128 : 0; }
+int64_t DefaultKVResidual(KVType k, KVType v, KVGrouping grouping) {
+  auto low_bit = [](KVType t) { return t == KVType::kQ4 || t == KVType::kQ2; };
+  return low_bit(k) || low_bit(v) || (grouping == KVGrouping::kKivi && IsQuantized(k)) ? 128 : 0;
+}
 
 Result<MemoryPlan> PlanKVMemory(const KVShape& shape, const MemoryPlanOptions& options) {
   auto positive = [](const char* what, int64_t v) -> Status {
     if (v <= 0) return InvalidArgument(std::string(what) + " must be positive, got " + Str(v));
     return Status::Ok();
   };
+  // Inputs beyond 2^50 are refused outright so that token arithmetic stays inside int64.
+  for (int64_t v : {shape.n_layers, shape.n_kv_heads, shape.head_dim, options.tokens, options.batch,
+                    options.residual, options.window, options.block_size}) {
+    if (v > (int64_t{1} << 50)) return OutOfRange("a size of " + Str(v) + " is beyond 2^50");
+  }
   KVC_RETURN_IF_ERROR(positive("layers", shape.n_layers));
   KVC_RETURN_IF_ERROR(positive("kv heads", shape.n_kv_heads));
   KVC_RETURN_IF_ERROR(positive("head dim", shape.head_dim));
   KVC_RETURN_IF_ERROR(positive("context tokens", options.tokens));
   KVC_RETURN_IF_ERROR(positive("batch", options.batch));
   KVC_RETURN_IF_ERROR(positive("group size", options.group));
+  if (options.group > 256) return InvalidArgument("group size must be at most 256");
   KVC_RETURN_IF_ERROR(positive("block size", options.block_size));
   if (options.window < 0) return InvalidArgument("window must be >= 0, got " + Str(options.window));
   if (options.residual < -1) {
@@ -203,9 +207,33 @@ Result<MemoryPlan> PlanKVMemory(const KVShape& shape, const MemoryPlanOptions& o
   KVC_RETURN_IF_ERROR(InitSide(shape, options, options.k_type, /*is_key=*/true, &plan.k));
   KVC_RETURN_IF_ERROR(InitSide(shape, options, options.v_type, /*is_key=*/false, &plan.v));
 
+  plan.residual = options.residual >= 0
+                      ? options.residual
+                      : DefaultKVResidual(options.k_type, options.v_type, options.grouping);
+  if (plan.k.groups_along_tokens && (plan.residual == 0 || plan.residual % plan.k.group != 0)) {
+    return InvalidArgument(
+        "KIVI keys gather a group in the f32 residual: the residual (" + Str(plan.residual) +
+        ") must be a positive multiple of the group size (" + Str(plan.k.group) + ")");
+  }
+  // The ring is allocated whole, capped by the context (not the window).
+  const int64_t ring = std::min(plan.residual, options.tokens);
+  int64_t slots = 0;
+  for (SidePlan* side : {&plan.k, &plan.v}) {
+    side->residual_tokens = IsQuantized(side->type) ? ring : 0;
+    side->stored_tokens = StorageTokens(*side, side->residual_tokens, plan.stored_tokens);
+    slots = std::max(slots, side->stored_tokens);
+  }
+  // K and V share slot indices (one block table), so both get the larger count, rounded up to
+  // whole blocks (paged) or whole KIVI key groups.
+  const int64_t unit = options.layout == KVLayout::kPaged ? options.block_size
+                       : plan.k.groups_along_tokens       ? plan.k.group
+                                                          : 1;
+  plan.slots = (slots + unit - 1) / unit * unit;
   Checked c;
-  FillSide(shape, options, plan.stored_tokens, &c, &plan.k);
-  FillSide(shape, options, plan.stored_tokens, &c, &plan.v);
+  for (SidePlan* side : {&plan.k, &plan.v}) {
+    side->padding_tokens = plan.slots - side->stored_tokens;
+    SideBytes(shape, options.batch, &c, side);
+  }
   plan.total_bytes = c.To64(c.Add(plan.k.total_bytes, plan.v.total_bytes));
   plan.elements =
       c.To64(c.Mul(c.Mul(c.Mul(c.Mul(c.Mul(2, options.batch), plan.stored_tokens), shape.n_layers),
@@ -215,7 +243,8 @@ Result<MemoryPlan> PlanKVMemory(const KVShape& shape, const MemoryPlanOptions& o
     return OutOfRange("the KV cache of this request would exceed 2^64 bytes; check the sizes");
   }
   for (TermKind kind : {TermKind::kStorage, TermKind::kResidual, TermKind::kPadding}) {
-    AddTerms(shape, options.batch, plan.k, plan.v, kind, &plan.terms);
+    AddTerms(shape, options.batch, plan.k, plan.v, kind,
+             options.layout == KVLayout::kPaged ? "block rounding" : "slot rounding", &plan.terms);
   }
   return plan;
 }

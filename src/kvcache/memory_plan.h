@@ -2,13 +2,15 @@
 // with every term of the cost spelled out. Byte costs come from kv_format.h (the single source of
 // truth); this file only decides how many tokens land in each storage form.
 //
-// Per sequence, with S = min(window, tokens) stored tokens (S = tokens without a window):
-//   residual r = min(R, S) most recent tokens in f32 (quantized types only; R defaults to 128 for
-//     q4/q2, 0 otherwise), the other S - r tokens in the K or V storage type. KIVI keys are
-//     quantized in groups of G tokens per channel, so only whole groups leave the residual;
-//     the remainder stays in f32 until its group fills.
-//   paged layout: the stored (non-residual) tokens are rounded up to whole blocks.
-// Totals multiply by the batch: every sequence has its own residual, window and blocks.
+// Per sequence, with S = min(window, tokens) kept tokens (S = tokens without a window), the
+// accounting follows the cache (BlockedKVCache and the factory's defaults):
+//   residual: quantized sides keep the newest tokens in an f32 ring of R slots, allocated whole
+//     and capped by the context; R defaults to 128 when a side is q4/q2 or KIVI keys are
+//     quantized, else 0. The other S - R tokens are in the storage type. KIVI keys leave the ring
+//     a whole group of G tokens at a time, so their count rounds up to G (R must be a multiple).
+//   slots: K and V share slot indices, so both hold max(K tokens, V tokens) slots, rounded up to
+//     whole blocks (paged) or whole KIVI key groups; empty slots cost the storage type's bytes.
+// Totals multiply by the batch: every sequence has its own ring, window and blocks.
 #pragma once
 
 #include <cstdint>
@@ -35,14 +37,15 @@ struct MemoryPlanOptions {
   KVType v_type = KVType::kF16;
   int64_t group = 32;  // quantization group size G (clipped to head_dim for per-token groups)
   KVGrouping grouping = KVGrouping::kPerToken;
-  int64_t residual = -1;  // f32 residual tokens R; -1: 128 for q4/q2, 0 otherwise
+  int64_t residual = -1;  // f32 residual ring R; -1: DefaultKVResidual
   int64_t window = 0;     // sliding window W; 0: full attention
   KVLayout layout = KVLayout::kContiguous;
   int64_t block_size = 16;  // tokens per block (paged)
 };
 
-// The default residual window of a type: the most recent tokens kept in f32.
-int64_t DefaultResidual(KVType t);
+// The residual used when none is given: 128 tokens when a side is q4/q2 or KIVI keys are
+// quantized (they gather a group in the ring), 0 otherwise.
+int64_t DefaultKVResidual(KVType k, KVType v, KVGrouping grouping);
 
 // A bytes-per-element ratio, kept unreduced so it reads as "bytes per group / group size".
 struct BytesPerElement {
@@ -57,15 +60,15 @@ struct SidePlan {
   bool groups_along_tokens = false;  // KIVI keys
   BytesPerElement bpe;               // of the storage type (codes + group params)
   int64_t stored_tokens = 0;         // per sequence, in the storage type
-  int64_t residual_tokens = 0;       // per sequence, in f32
-  int64_t padding_tokens = 0;        // per sequence, empty slots of the last block (paged)
+  int64_t residual_tokens = 0;       // per sequence, f32 ring slots
+  int64_t padding_tokens = 0;        // per sequence, empty slots (shared slots - stored tokens)
   // Bytes of one token (all layers and heads) in the storage type: num / den exactly.
   BytesPerElement bytes_per_token;
   // Over the whole batch:
   uint64_t code_bytes = 0;      // element codes (all bytes for f32/f16/bf16)
   uint64_t param_bytes = 0;     // scales and zero-points
-  uint64_t residual_bytes = 0;  // f32 residual tokens
-  uint64_t padding_bytes = 0;   // block rounding
+  uint64_t residual_bytes = 0;  // f32 ring
+  uint64_t padding_bytes = 0;   // empty slots (block or slot rounding)
   uint64_t total_bytes = 0;
 };
 
@@ -84,8 +87,10 @@ struct FormulaTerm {
 
 struct MemoryPlan {
   KVShape shape;
-  MemoryPlanOptions options;  // as given, with the residual default resolved per side below
-  int64_t stored_tokens = 0;  // per sequence: min(window, tokens)
+  MemoryPlanOptions options;  // as given
+  int64_t stored_tokens = 0;  // per sequence: kept tokens, min(window, tokens)
+  int64_t residual = 0;       // the resolved residual R
+  int64_t slots = 0;          // per sequence: slots of each side outside the ring
   SidePlan k;
   SidePlan v;
   std::vector<FormulaTerm> terms;  // sums to total_bytes

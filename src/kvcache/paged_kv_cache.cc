@@ -2,14 +2,29 @@
 
 #include <new>
 
-#include "quant/quantize.h"
+#include "quant/kv_quant.h"
 
 namespace kvc {
+namespace {
 
-PagedKVPool::PagedKVPool(const KVSpec& spec, int32_t block_size, int32_t num_blocks)
-    : spec_(spec),
-      block_size_(block_size),
-      block_stride_(static_cast<size_t>(spec.n_kv_heads) * block_size * spec.RowBytes()),
+// Bytes of one block of one side (all heads) in a layer.
+size_t SideStride(const KVSpec& s, bool key, int32_t bs) {
+  const KVType t = key ? s.type_k : s.type_v;
+  if (!IsQuantized(t)) return static_cast<size_t>(s.n_kv_heads) * bs * s.head_dim * KVGroupBytes(t, 1);
+  const int32_t g = key ? s.GroupK() : s.GroupV();
+  // Per-token rows and KIVI token groups both cost head_dim x bs / g groups per head.
+  return static_cast<size_t>(s.n_kv_heads) * (static_cast<size_t>(bs) * s.head_dim / g) * KVGroupBytes(t, g);
+}
+
+}  // namespace
+
+size_t PagedBlockBytes(const KVSpec& spec, int32_t bs) {
+  return (SideStride(spec, true, bs) + SideStride(spec, false, bs)) * spec.n_layers;
+}
+
+PagedKVPool::PagedKVPool(const KVSpec& spec, int32_t block_size, int32_t num_blocks,
+                         size_t k_stride, size_t v_stride)
+    : spec_(spec), block_size_(block_size), k_stride_(k_stride), v_stride_(v_stride),
       blocks_(num_blocks) {}
 
 Result<std::shared_ptr<PagedKVPool>> PagedKVPool::Create(const KVSpec& spec, int32_t block_size,
@@ -17,12 +32,18 @@ Result<std::shared_ptr<PagedKVPool>> PagedKVPool::Create(const KVSpec& spec, int
   if (block_size <= 0 || num_blocks <= 0) {
     return InvalidArgument("paged KV cache needs a positive block size and block count");
   }
-  std::shared_ptr<PagedKVPool> pool(new PagedKVPool(spec, block_size, num_blocks));
-  const size_t bytes = pool->block_stride_ * num_blocks;
+  if (spec.KiviKeys() && block_size % spec.group != 0) {
+    return InvalidArgument("KIVI keys need a block size (--kv-block " + std::to_string(block_size) +
+                           ") that is a multiple of the group size (--kv-group " +
+                           std::to_string(spec.group) + ")");
+  }
+  std::shared_ptr<PagedKVPool> pool(new PagedKVPool(spec, block_size, num_blocks,
+                                                    SideStride(spec, true, block_size),
+                                                    SideStride(spec, false, block_size)));
   for (int32_t l = 0; l < spec.n_layers; ++l) {
-    // Default-initialized (not zeroed): pages are touched only when blocks are written.
-    pool->k_.emplace_back(new (std::nothrow) uint8_t[bytes]);
-    pool->v_.emplace_back(new (std::nothrow) uint8_t[bytes]);
+    // Not zeroed: pages are touched only when blocks are written.
+    pool->k_.emplace_back(new (std::nothrow) uint8_t[pool->k_stride_ * num_blocks]);
+    pool->v_.emplace_back(new (std::nothrow) uint8_t[pool->v_stride_ * num_blocks]);
     if (!pool->k_.back() || !pool->v_.back()) {
       return OutOfMemory("cannot allocate the KV block pool (" +
                          std::to_string(pool->BytesTotal() >> 20) + " MiB)");
@@ -31,88 +52,58 @@ Result<std::shared_ptr<PagedKVPool>> PagedKVPool::Create(const KVSpec& spec, int
   return pool;
 }
 
-PagedKVCache::PagedKVCache(std::shared_ptr<PagedKVPool> pool) : pool_(std::move(pool)) {}
+PagedKVCache::PagedKVCache(std::shared_ptr<PagedKVPool> pool)
+    : BlockedKVCache(pool->spec()), pool_(std::move(pool)) {}
 
-PagedKVCache::~PagedKVCache() { Truncate(0); }
+PagedKVCache::~PagedKVCache() { ReleaseStorageFrom(0); }
 
-Status PagedKVCache::Reserve(int32_t n) {
-  const int64_t need = static_cast<int64_t>(size_) + n;
-  if (need > spec().max_tokens) {
-    return OutOfRange("KV cache full: " + std::to_string(need) + " tokens needed, capacity " +
-                      std::to_string(spec().max_tokens));
-  }
+Status PagedKVCache::EnsureStorage(int32_t stored) {
   const int32_t bs = pool_->block_size();
-  const size_t blocks_needed = static_cast<size_t>((need + bs - 1) / bs);
+  const size_t needed = static_cast<size_t>((stored + bs - 1) / bs);
   const size_t before = table_.size();
-  while (table_.size() < blocks_needed) {
+  while (table_.size() < needed) {
     auto id = pool_->blocks().Allocate();
     if (!id) {
-      // Leave the cache as it was: give back what this call took.
-      while (table_.size() > before) {
+      while (table_.size() > before) {  // leave the cache as it was
         pool_->blocks().Unref(table_.back());
         table_.pop_back();
+        --held_;
       }
-      return OutOfMemory("KV block pool exhausted: " + std::to_string(blocks_needed - before) +
+      return OutOfMemory("KV block pool exhausted: " + std::to_string(needed - before) +
                          " more blocks of " + std::to_string(bs) + " tokens needed, " +
                          std::to_string(pool_->blocks().num_free()) + " free");
     }
     table_.push_back(*id);
+    ++held_;
   }
   return Status::Ok();
 }
 
-void PagedKVCache::Write(int32_t layer, int32_t pos, int32_t n, const float* k, const float* v) {
-  const KVSpec& s = spec();
+void PagedKVCache::ReleaseStorageFrom(int32_t stored) {
   const int32_t bs = pool_->block_size();
-  KVC_CHECK(pos >= 0 && (pos + n + bs - 1) / bs <= static_cast<int32_t>(table_.size()));
-  const size_t row = s.RowBytes();
-  const size_t head = static_cast<size_t>(bs) * row;
-  uint8_t* kb = pool_->k(layer);
-  uint8_t* vb = pool_->v(layer);
-  for (int32_t t = 0; t < n; ++t) {
-    const int32_t slot = pos + t;
-    const BlockId b = table_[slot / bs];
-    KVC_CHECK(pool_->blocks().ref_count(b) == 1);  // shared blocks are never written in place
-    const size_t base = b * pool_->block_stride() + static_cast<size_t>(slot % bs) * row;
-    for (int32_t h = 0; h < s.n_kv_heads; ++h) {
-      const size_t src = (static_cast<size_t>(t) * s.n_kv_heads + h) * s.head_dim;
-      QuantizeRow(s.type, k + src, kb + base + h * head, s.head_dim);
-      QuantizeRow(s.type, v + src, vb + base + h * head, s.head_dim);
+  const size_t keep = static_cast<size_t>((stored + bs - 1) / bs);
+  while (table_.size() > keep) {
+    if (table_.back() != kReleased) {
+      pool_->blocks().Unref(table_.back());
+      --held_;
+    }
+    table_.pop_back();
+  }
+}
+
+void PagedKVCache::ReleaseStorageBelow(int32_t first) {
+  // Whole blocks whose every slot is below `first` are out of the window for good.
+  const int32_t bs = pool_->block_size();
+  const size_t drop = std::min(table_.size(), static_cast<size_t>(first / bs));
+  for (size_t i = 0; i < drop; ++i) {
+    if (table_[i] != kReleased) {
+      pool_->blocks().Unref(table_[i]);
+      table_[i] = kReleased;
+      --held_;
     }
   }
 }
 
-void PagedKVCache::Commit(int32_t new_size) {
-  KVC_CHECK(new_size >= 0 &&
-            new_size <= static_cast<int64_t>(table_.size()) * pool_->block_size());
-  size_ = new_size;
-}
-
-KVView PagedKVCache::View(int32_t layer, int32_t n_tokens) const {
-  KVView view;
-  view.type = spec().type;
-  view.n_tokens = n_tokens;
-  view.block_size = pool_->block_size();
-  view.block_table = table_.data();
-  view.k = pool_->k(layer);
-  view.v = pool_->v(layer);
-  view.row_bytes = spec().RowBytes();
-  view.head_stride = static_cast<size_t>(view.block_size) * view.row_bytes;
-  view.block_stride = pool_->block_stride();
-  return view;
-}
-
-void PagedKVCache::Truncate(int32_t n) {
-  KVC_CHECK(n >= 0 && n <= size_);
-  const int32_t bs = pool_->block_size();
-  const size_t keep = static_cast<size_t>((n + bs - 1) / bs);
-  while (table_.size() > keep) {
-    pool_->blocks().Unref(table_.back());
-    table_.pop_back();
-  }
-  size_ = n;
-}
-
-size_t PagedKVCache::BytesAllocated() const { return table_.size() * pool_->BytesPerBlock(); }
+size_t PagedKVCache::StorageBytes() const { return static_cast<size_t>(held_) * pool_->BytesPerBlock(); }
 
 }  // namespace kvc

@@ -22,13 +22,13 @@ Transformer::Transformer(const ModelFile& model, ThreadPool* pool)
       pool_(pool),
       rope_(config_.head_dim, config_.rope_dim, config_.rope_theta) {}
 
-KVSpec Transformer::MakeKVSpec(DType type, int32_t max_tokens) const {
+KVSpec Transformer::KVShape(int32_t max_tokens) const {
   KVSpec s;
   s.n_layers = config_.n_layers;
   s.n_kv_heads = config_.n_kv_heads;
   s.head_dim = config_.head_dim;
   s.max_tokens = max_tokens;
-  s.type = type;
+  s.window = config_.sliding_window;
   return s;
 }
 
@@ -138,10 +138,12 @@ void Transformer::AttentionBlock(int32_t l, std::span<const SeqChunk> batch, int
       rope_.Apply(k, c.n_kv_heads, pos_[t]);
     }
   }
-  AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim, c.sliding_window};
   int64_t row = 0;
   for (const SeqChunk& ch : batch) {
     const int32_t m = static_cast<int32_t>(ch.tokens.size());
+    // The cache's window (set from the model's sliding window, or chosen) bounds attention.
+    const int32_t window = ch.kv->spec().window > 0 ? ch.kv->spec().window : c.sliding_window;
+    const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim, window};
     ch.kv->Write(l, ch.pos0, m, k_.data() + row * kvd, v_.data() + row * kvd);
     const KVView view = ch.kv->View(l, ch.pos0 + m);
     Attention(shape, q_.data() + row * qd, m, ch.pos0, view, att_.data() + row * qd, pool_);

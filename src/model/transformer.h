@@ -30,8 +30,9 @@ class Transformer {
 
   const ModelConfig& config() const { return config_; }
 
-  // The cache shape this model needs, for `max_tokens` positions stored as `type`.
-  KVSpec MakeKVSpec(DType type, int32_t max_tokens) const;
+  // The cache shape this model needs for `max_tokens` positions (storage options are filled in
+  // by MakeKVSpec/MakeKVCache in kvcache/kv_cache_factory.h).
+  KVSpec KVShape(int32_t max_tokens) const;
 
   // Runs every chunk as one batch: K/V of each chunk are appended to its cache (prepare on all
   // caches first; on failure no cache has changed size) and logits written where asked.

@@ -1,30 +1,50 @@
 // KVView: how attention kernels see one layer of one sequence's K/V cache, without knowing the
-// cache. Storage is a list of blocks (a contiguous cache is a single block) and inside a block
-// each KV head's rows are contiguous, so a kernel streams one head's keys without striding.
+// cache. Stored slots live in blocks reached through a block table (a contiguous cache is one
+// block); inside a block each KV head's data is contiguous. Quantized sides keep their most
+// recent slots in an f32 residual ring until they are quantized.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "tensor/dtype.h"
+#include "tensor/kv_type.h"
 
 namespace kvc {
 
-struct KVView {
-  DType type = DType::kF32;        // element type of K and V rows (F32, F16, BF16)
-  int32_t n_tokens = 0;            // readable cache slots: 0 .. n_tokens-1
-  int32_t block_size = 0;          // tokens per block
-  const int32_t* block_table = nullptr;  // logical block index -> physical block id
-  const uint8_t* k = nullptr;      // base of physical block 0 (keys)
-  const uint8_t* v = nullptr;      // base of physical block 0 (values)
-  size_t block_stride = 0;         // bytes between physical blocks
-  size_t head_stride = 0;          // bytes between KV heads inside a block
-  size_t row_bytes = 0;            // bytes of one token's row for one head (head_dim elements)
+// One of K or V.
+struct KVSideView {
+  KVType type = KVType::kF32;
+  int32_t group = 0;          // per-token: elements per group along head_dim; KIVI: tokens
+  bool kivi = false;          // groups run along tokens per channel (keys)
+  const uint8_t* base = nullptr;  // physical block 0 of this layer
+  size_t block_stride = 0;    // bytes between physical blocks
+  size_t head_stride = 0;     // bytes between KV heads inside a block
+  size_t row_bytes = 0;       // per-token: bytes of one token's row; KIVI: bytes of one token group
+  int32_t n_stored = 0;       // slots [0, n_stored) are in blocks, the rest in the ring
+  const float* ring = nullptr;  // [kv_head][ring_capacity][head_dim] f32; slot s at s % capacity
+  int32_t ring_capacity = 0;
+};
 
-  // Address of slot `t`'s row for KV head `h` in `base` (k or v).
-  const uint8_t* Row(const uint8_t* base, int32_t h, int32_t t) const {
-    return base + static_cast<size_t>(block_table[t / block_size]) * block_stride +
-           h * head_stride + static_cast<size_t>(t % block_size) * row_bytes;
+struct KVView {
+  int32_t n_tokens = 0;       // readable slots: 0 .. n_tokens-1 (positions)
+  int32_t first_token = 0;    // slots below this were dropped (sliding window)
+  int32_t head_dim = 0;
+  int32_t block_size = 0;     // tokens per block
+  const int32_t* block_table = nullptr;  // logical block -> physical block (-1: released)
+  KVSideView k, v;
+
+  // Block address of slot `t` for head `h` (t < side.n_stored). For KIVI sides: the start of
+  // t's token group.
+  const uint8_t* Stored(const KVSideView& s, int32_t h, int32_t t) const {
+    const int32_t in_block = t % block_size;
+    const size_t off = s.kivi ? static_cast<size_t>(in_block / s.group) * s.row_bytes
+                              : static_cast<size_t>(in_block) * s.row_bytes;
+    return s.base + static_cast<size_t>(block_table[t / block_size]) * s.block_stride +
+           h * s.head_stride + off;
+  }
+  // f32 row of slot `t` (t >= side.n_stored) for head `h`.
+  const float* Residual(const KVSideView& s, int32_t h, int32_t t) const {
+    return s.ring + (static_cast<size_t>(h) * s.ring_capacity + t % s.ring_capacity) * head_dim;
   }
 };
 

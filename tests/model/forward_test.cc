@@ -53,7 +53,7 @@ TEST_P(ForwardOnSharedModel, MatchesLlama2cLogits) {
     ThreadPool pool(2);
     Transformer tf(*m.value(), &pool);
     const ModelConfig& c = tf.config();
-    ContiguousKVCache cache(tf.MakeKVSpec(DType::kF32, c.context_length), {});
+    ContiguousKVCache cache(tf.KVShape(c.context_length), {});
     std::vector<float> logits(ref.tokens.size() * c.vocab_size);
     // Prefill all 16 positions at once, logits for each.
     SeqChunk chunk{ref.tokens, 0, &cache, logits.data(), true};
@@ -80,7 +80,7 @@ TEST_P(ForwardOnSharedModel, PrefillMatchesNaiveReference) {
   ThreadPool pool(2);
   Transformer tf(*m.value(), &pool);
   const int32_t vocab = tf.config().vocab_size;
-  ContiguousKVCache cache(tf.MakeKVSpec(DType::kF32, 64), {});
+  ContiguousKVCache cache(tf.KVShape(64), {});
   std::vector<float> logits(tokens.size() * vocab);
   SeqChunk chunk{tokens, 0, &cache, logits.data(), true};
   ASSERT_TRUE(tf.Forward({&chunk, 1}).ok());
@@ -103,12 +103,12 @@ TEST_P(ForwardOnSharedModel, CachedDecodeEqualsRecompute) {
   Transformer tf(*m.value(), &pool);
   const int32_t vocab = tf.config().vocab_size;
   std::vector<int32_t> seq = {1, 403, 407, 261, 378};
-  ContiguousKVCache cached(tf.MakeKVSpec(DType::kF32, 64), {.growable = true, .initial_tokens = 2});
+  ContiguousKVCache cached(tf.KVShape(64), {.growable = true, .initial_tokens = 2});
   std::vector<float> a(vocab), b(vocab);
   SeqChunk first{seq, 0, &cached, a.data(), false};
   ASSERT_TRUE(tf.Forward({&first, 1}).ok());
   for (int step = 0; step < 40; ++step) {
-    ContiguousKVCache scratch(tf.MakeKVSpec(DType::kF32, 64), {});
+    ContiguousKVCache scratch(tf.KVShape(64), {});
     SeqChunk full{seq, 0, &scratch, b.data(), false};
     ASSERT_TRUE(tf.Forward({&full, 1}).ok());
     double max_diff = 0;

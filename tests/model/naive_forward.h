@@ -10,8 +10,9 @@
 
 namespace kvc::testing {
 
-// Logits [tokens.size()][vocab] for every position of `tokens` (positions 0..n-1).
+// Logits [tokens.size()][vocab] for every position of `tokens` (positions 0..n-1). `window` > 0
+// overrides the model's sliding window (each position attends to the last `window` positions).
 std::vector<std::vector<double>> NaiveForward(const ModelFile& model,
-                                              const std::vector<int32_t>& tokens);
+                                              const std::vector<int32_t>& tokens, int window = 0);
 
 }  // namespace kvc::testing

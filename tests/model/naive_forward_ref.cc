@@ -68,7 +68,7 @@ void Rope(Vec& x, int heads, int head_dim, int rope_dim, double theta, int pos) 
 }  // namespace
 
 std::vector<std::vector<double>> NaiveForward(const ModelFile& model,
-                                              const std::vector<int32_t>& tokens) {
+                                              const std::vector<int32_t>& tokens, int window) {
   const ModelConfig& c = model.config();
   const ModelWeights& w = model.weights();
   const bool gpt2 = c.arch == Arch::kGpt2;
@@ -86,18 +86,20 @@ std::vector<std::vector<double>> NaiveForward(const ModelFile& model,
   }
   for (const LayerWeights& L : w.layers) {
     Mat q(n), k(n), v(n);
+    const Mat wqkv = gpt2 ? Load(L.wqkv) : Mat();
+    const Mat wq = gpt2 ? Mat() : Load(L.wq), wk = gpt2 ? Mat() : Load(L.wk), wv = gpt2 ? Mat() : Load(L.wv);
     for (int t = 0; t < n; ++t) {
       if (gpt2) {
         const Vec h = LayerNorm(x[t], LoadVec(L.attn_norm), LoadVec(L.attn_norm_b), c.norm_eps);
-        const Vec qkv = Apply(Load(L.wqkv), h, LoadVec(L.bqkv));
+        const Vec qkv = Apply(wqkv, h, LoadVec(L.bqkv));
         q[t].assign(qkv.begin(), qkv.begin() + c.q_dim());
         k[t].assign(qkv.begin() + c.q_dim(), qkv.begin() + c.q_dim() + c.kv_dim());
         v[t].assign(qkv.begin() + c.q_dim() + c.kv_dim(), qkv.end());
       } else {
         const Vec h = RmsNorm(x[t], LoadVec(L.attn_norm), c.norm_eps);
-        q[t] = Apply(Load(L.wq), h, LoadVec(L.bq));
-        k[t] = Apply(Load(L.wk), h, LoadVec(L.bk));
-        v[t] = Apply(Load(L.wv), h, LoadVec(L.bv));
+        q[t] = Apply(wq, h, LoadVec(L.bq));
+        k[t] = Apply(wk, h, LoadVec(L.bk));
+        v[t] = Apply(wv, h, LoadVec(L.bv));
         Rope(q[t], c.n_heads, hd, rope_dim, c.rope_theta, t);
         Rope(k[t], c.n_kv_heads, hd, rope_dim, c.rope_theta, t);
       }
@@ -107,7 +109,8 @@ std::vector<std::vector<double>> NaiveForward(const ModelFile& model,
       Vec att(c.q_dim(), 0.0);
       for (int h = 0; h < c.n_heads; ++h) {
         const int kh = h / group;
-        const int lo = c.sliding_window > 0 ? std::max(0, t - c.sliding_window + 1) : 0;
+        const int w = window > 0 ? window : c.sliding_window;
+        const int lo = w > 0 ? std::max(0, t - w + 1) : 0;
         Vec score(t + 1, -INFINITY);
         double mx = -INFINITY;
         for (int s = lo; s <= t; ++s) {

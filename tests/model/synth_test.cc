@@ -138,7 +138,7 @@ std::map<std::string, std::vector<int64_t>> ExpectedTensors(const ModelConfig& c
 std::vector<float> RunLogits(const ModelFile& m, const std::vector<int32_t>& tokens) {
   ThreadPool pool(2);
   Transformer tf(m, &pool);
-  ContiguousKVCache cache(tf.MakeKVSpec(DType::kF32, 64), {});
+  ContiguousKVCache cache(tf.KVShape(64), {});
   std::vector<float> logits(tokens.size() * tf.config().vocab_size);
   SeqChunk chunk{tokens, 0, &cache, logits.data(), true};
   EXPECT_TRUE(tf.Forward({&chunk, 1}).ok());
