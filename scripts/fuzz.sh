@@ -28,7 +28,7 @@ for target in gguf llama2c; do
     echo "fuzz.sh: ${target}_fuzz FAILED; reproducer in $build/artifacts/" >&2
     status=1
   else
-    grep -E "stat::number_of_executed_runs|stat::new_units_added" "$scratch/$target.log" || true
+    grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|stat::peak_rss_mb" "$scratch/$target.log" || true
   fi
 done
 exit $status
