@@ -37,7 +37,8 @@ Result<std::unique_ptr<Tokenizer>> OpenTokenizer(const TokenizeOptions& opt) {
     return LoadGgufTokenizer(*gguf);
   }
   if (opt.tokenizer.empty()) {
-    return InvalidArgument(opt.model + " is a llama2.c checkpoint: pass its tokenizer with -z "
+    return InvalidArgument(opt.model +
+                           " is a llama2.c checkpoint: pass its tokenizer with -z "
                            "(e.g. tokenizer.bin or tok512.bin)");
   }
   KVC_ASSIGN_OR_RETURN(std::unique_ptr<Llama2cCheckpoint> ck, OpenLlama2c(opt.model));

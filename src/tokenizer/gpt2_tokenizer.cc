@@ -95,7 +95,7 @@ void ForEachGpt2Word(std::string_view text, Fn&& fn) {
 }  // namespace
 
 struct Gpt2Tokenizer::Scratch {
-  // Words seen in this call -> their [start, end) in the output: natural text repeats most words.
+  // Words seen in this call -> their [start, end) in the output (text repeats most words).
   std::unordered_map<std::string_view, std::pair<size_t, size_t>> seen;
   std::string mapped;
   std::string key;
@@ -201,7 +201,8 @@ void Gpt2Tokenizer::EncodeWord(std::string_view word, Scratch* scratch,
   }
 
   for (int64_t i = 0; i >= 0; i = symbols[i].next) {
-    const std::string_view piece = std::string_view(mapped).substr(symbols[i].start, symbols[i].len);
+    const std::string_view piece =
+        std::string_view(mapped).substr(symbols[i].start, symbols[i].len);
     int32_t id = vocab_.Find(piece);
     if (id >= 0) {
       out->push_back(id);

@@ -40,7 +40,7 @@ constexpr std::string_view kUnknownText = "\xE2\x96\x85";
 }  // namespace
 
 struct SpmTokenizer::Scratch {
-  // Segments seen in this call -> their [start, end) in the output: natural text repeats most words.
+  // Segments seen in this call -> their [start, end) in the output (text repeats most words).
   std::unordered_map<std::string_view, std::pair<size_t, size_t>> seen;
   std::vector<Symbol> symbols;
   std::vector<Bigram> heap;
@@ -109,8 +109,9 @@ void SpmTokenizer::EncodeNormalized(std::string_view text, std::vector<int32_t>*
   size_t start = 0;
   bool prev_is_space = true;
   for (size_t pos = 0; pos < text.size();) {
-    const bool is_space = text.compare(pos, space.size(), space) == 0 &&
-                          Utf8SeqLen(static_cast<uint8_t>(text[pos])) == static_cast<int>(space.size());
+    const bool is_space =
+        text.compare(pos, space.size(), space) == 0 &&
+        Utf8SeqLen(static_cast<uint8_t>(text[pos])) == static_cast<int>(space.size());
     if (is_space && !prev_is_space) {
       EncodeSegment(text.substr(start, pos - start), &scratch, out);
       start = pos;
@@ -133,8 +134,8 @@ void SpmTokenizer::EncodeSegment(std::string_view text, Scratch* scratch,
   std::vector<Symbol>& symbols = scratch->symbols;
   symbols.clear();
   for (size_t pos = 0; pos < text.size();) {
-    const size_t len = std::min<size_t>(Utf8SeqLen(static_cast<uint8_t>(text[pos])),
-                                        text.size() - pos);
+    const size_t len =
+        std::min<size_t>(Utf8SeqLen(static_cast<uint8_t>(text[pos])), text.size() - pos);
     const auto index = static_cast<int64_t>(symbols.size());
     symbols.push_back({pos, len, index - 1, index + 1});
     pos += len;
@@ -187,7 +188,9 @@ void SpmTokenizer::EncodeSegment(std::string_view text, Scratch* scratch,
       }
     }
   }
-  if (text.size() <= kMaxCachedSegment) scratch->seen.emplace(text, std::make_pair(first_out, out->size()));
+  if (text.size() <= kMaxCachedSegment) {
+    scratch->seen.emplace(text, std::make_pair(first_out, out->size()));
+  }
 }
 
 std::string SpmTokenizer::DecodeToken(int32_t prev, int32_t id) const {

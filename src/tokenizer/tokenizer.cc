@@ -14,8 +14,8 @@ namespace {
 Result<int32_t> SpecialId(const GgufFile& gguf, std::string_view key, int32_t fallback) {
   const GgufValue* v = gguf.Find(key);
   if (!v) return fallback;
-  if (!v->IsInteger()) return Corrupt(gguf.label() + ": metadata '" + std::string(key) +
-                                      "' is not an integer");
+  if (!v->IsInteger())
+    return Corrupt(gguf.label() + ": metadata '" + std::string(key) + "' is not an integer");
   const bool is_signed = v->type == GgufType::kI8 || v->type == GgufType::kI16 ||
                          v->type == GgufType::kI32 || v->type == GgufType::kI64;
   if (is_signed) {

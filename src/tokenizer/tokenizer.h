@@ -43,7 +43,8 @@ Result<std::unique_ptr<Tokenizer>> LoadGgufTokenizer(const GgufFile& gguf);
 
 // Reads a llama2.c tokenizer file (`tok512.bin`, `tokenizer.bin`): int32 max_token_length, then
 // per token: f32 score, int32 length, bytes. `vocab_size` comes from the checkpoint header.
-Result<std::unique_ptr<Tokenizer>> LoadLlama2cTokenizer(const std::string& path, int32_t vocab_size);
+Result<std::unique_ptr<Tokenizer>> LoadLlama2cTokenizer(const std::string& path,
+                                                        int32_t vocab_size);
 
 // Buffers bytes so that only whole UTF-8 characters are emitted while streaming tokens.
 class Utf8Stream {

@@ -220,13 +220,10 @@ constexpr Range kRanges[] = {
 bool IsWhitespace(uint32_t cp) {
   // The White_Space property (PropList.txt); short and stable, so listed by hand.
   if (cp <= 0x20) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
-  switch (cp) {
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F:
-    case 0x3000:
-      return true;
-    default:
-      return cp >= 0x2000 && cp <= 0x200A;
-  }
+  if (cp >= 0x2000 && cp <= 0x200A) return true;
+  static constexpr uint32_t kOthers[] = {0x85,   0xA0,   0x1680, 0x2028,
+                                         0x2029, 0x202F, 0x205F, 0x3000};
+  return std::find(std::begin(kOthers), std::end(kOthers), cp) != std::end(kOthers);
 }
 
 // Byte -> codepoint, built the way encoder.py builds it: printable bytes keep their value, the rest

@@ -37,14 +37,13 @@ Result<Vocab> Vocab::Create(std::vector<std::string> pieces, std::vector<float> 
   Vocab v;
   v.index_.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    v.index_.emplace(pieces[i], static_cast<int32_t>(i));  // keeps the first id of duplicates
+    v.index_.insert_or_assign(pieces[i], static_cast<int32_t>(i));  // last wins, as llama.cpp
     if (types[i] == TokenType::kUserDefined && !pieces[i].empty()) {
       v.user_defined_.push_back(static_cast<int32_t>(i));
     }
   }
-  std::stable_sort(v.user_defined_.begin(), v.user_defined_.end(), [&](int32_t a, int32_t b) {
-    return pieces[a].size() > pieces[b].size();
-  });
+  std::stable_sort(v.user_defined_.begin(), v.user_defined_.end(),
+                   [&](int32_t a, int32_t b) { return pieces[a].size() > pieces[b].size(); });
   v.pieces_ = std::move(pieces);
   v.scores_ = std::move(scores);
   v.types_ = std::move(types);
@@ -57,10 +56,14 @@ int Vocab::ParseBytePiece(std::string_view piece) {
   int value = 0;
   for (char c : piece.substr(3, 2)) {
     int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else return -1;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else
+      return -1;
     value = value * 16 + d;
   }
   return value;

@@ -49,7 +49,8 @@ class Vocab {
   TokenType type(int32_t id) const { return types_[id]; }
   const SpecialIds& special() const { return special_; }
 
-  // Id of the token whose piece is exactly `text`, or -1. With duplicate pieces, the lowest id.
+  // Id of the token whose piece is exactly `text`, or -1. With duplicate pieces, the highest id
+  // (llama.cpp's choice).
   int32_t Find(std::string_view text) const {
     auto it = index_.find(text);
     return it == index_.end() ? -1 : it->second;

@@ -22,7 +22,13 @@ using ::testing::HasSubstr;
 // A small valid vocabulary; `skip` leaves keys out so tests can break one thing at a time.
 struct TinyVocab {
   std::string model = "llama";
-  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>", "\xE2\x96\x81" "a", "a", "b"};
+  std::vector<std::string> tokens = {"<unk>",
+                                     "<s>",
+                                     "</s>",
+                                     "\xE2\x96\x81"
+                                     "a",
+                                     "a",
+                                     "b"};
   std::vector<float> scores = {0, 0, 0, -1, -2, -3};
   std::vector<int32_t> types = {2, 3, 3, 1, 1, 1};
   std::vector<std::string> merges = {"a b"};
@@ -150,8 +156,7 @@ class Llama2cTokenizerErrors : public ::testing::Test {
     return path_;
   }
   std::string bytes_;
-  const std::string path_ =
-      ::testing::TempDir() + "kvc_tok_" + std::to_string(::getpid()) + ".bin";
+  const std::string path_ = ::testing::TempDir() + "kvc_tok_" + std::to_string(::getpid()) + ".bin";
 };
 
 TEST_F(Llama2cTokenizerErrors, TruncatedFilesAreReported) {
@@ -160,8 +165,8 @@ TEST_F(Llama2cTokenizerErrors, TruncatedFilesAreReported) {
     auto r = LoadLlama2cTokenizer(Write(bytes_.substr(0, cut)), 512);
     ASSERT_FALSE(r.ok()) << "cut at " << cut;
     EXPECT_EQ(r.status().code(), StatusCode::kCorrupt) << r.status().message();
-    EXPECT_THAT(r.status().message(), ::testing::AnyOf(HasSubstr("truncated"),
-                                                       HasSubstr("too small")));
+    EXPECT_THAT(r.status().message(),
+                ::testing::AnyOf(HasSubstr("truncated"), HasSubstr("too small")));
   }
   // Asking for more tokens than the file has is the same as a truncated file.
   auto r = LoadLlama2cTokenizer(Write(bytes_), 513);
@@ -181,8 +186,7 @@ TEST_F(Llama2cTokenizerErrors, CorruptLengthsAndArguments) {
   std::memcpy(&bad[0], &zero, 4);  // max_token_length
   EXPECT_THAT(LoadLlama2cTokenizer(Write(bad), 512).status().message(),
               HasSubstr("max_token_length 0"));
-  EXPECT_EQ(LoadLlama2cTokenizer(Write(bytes_), 2).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(LoadLlama2cTokenizer(Write(bytes_), 2).status().code(), StatusCode::kInvalidArgument);
   EXPECT_FALSE(LoadLlama2cTokenizer("/nonexistent/tok.bin", 512).ok());
 }
 

@@ -35,8 +35,8 @@ class TokenizeCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!Exists(kBin)) GTEST_SKIP() << "kvcache binary not built: " << kBin;
-    for (const std::string& f : {kModels + "stories260K.gguf", kModels + "stories260K.bin",
-                                 kModels + "tok512.bin"}) {
+    for (const std::string& f :
+         {kModels + "stories260K.gguf", kModels + "stories260K.bin", kModels + "tok512.bin"}) {
       if (!Exists(f)) GTEST_SKIP() << "../shared not found: " << f;
     }
   }
@@ -47,7 +47,7 @@ TEST_F(TokenizeCliTest, GgufAndLlama2cGiveTheSameIds) {
   EXPECT_EQ(gguf.exit_code, 0) << gguf.text;
   EXPECT_EQ(gguf.text, "1 403 407 261 378\n");
   Output bin = RunTokenize("-m " + kModels + "stories260K.bin -z " + kModels +
-                   "tok512.bin -p 'Once upon a time' --bos");
+                           "tok512.bin -p 'Once upon a time' --bos");
   EXPECT_EQ(bin.exit_code, 0) << bin.text;
   EXPECT_EQ(bin.text, "1 403 407 261 378\n");
   // No BOS unless asked, like llama.cpp's tokenize tool.
@@ -60,7 +60,8 @@ TEST_F(TokenizeCliTest, Pieces) {
   EXPECT_EQ(out.exit_code, 0) << out.text;
   EXPECT_EQ(out.text, "1 '<s>'\n403 '\xE2\x96\x81Once'\n407 '\xE2\x96\x81upon'\n");
   // llama2.c's BOS piece is "\n<s>\n": escaped so that each token stays on one line.
-  out = RunTokenize("-m " + kModels + "stories260K.bin -z " + kModels + "tok512.bin -p 'Once' --bos --pieces");
+  out = RunTokenize("-m " + kModels + "stories260K.bin -z " + kModels +
+                    "tok512.bin -p 'Once' --bos --pieces");
   EXPECT_EQ(out.text, "1 '\\n<s>\\n'\n403 ' Once'\n");
 }
 
@@ -83,7 +84,8 @@ TEST_F(TokenizeCliTest, ErrorsAreReported) {
   EXPECT_EQ(missing.text.rfind("error: ", 0), 0u) << missing.text;
 
   // A tokenizer file that is not one: the checkpoint itself passed as -z.
-  Output bad_tok = RunTokenize("-m " + kModels + "stories260K.bin -z " + kModels + "stories260K.gguf -p hi");
+  Output bad_tok =
+      RunTokenize("-m " + kModels + "stories260K.bin -z " + kModels + "stories260K.gguf -p hi");
   EXPECT_NE(bad_tok.exit_code, 0);
   EXPECT_EQ(bad_tok.text.rfind("error: ", 0), 0u) << bad_tok.text;
 }

@@ -1,5 +1,7 @@
 // Tokenizers on the shared tiny models, decoding and streaming, the GPT-2 pre-tokenizer, Unicode
 // classes and user-defined tokens.
+#include "tokenizer/tokenizer.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -11,7 +13,6 @@
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
 #include "tokenizer/gpt2_tokenizer.h"
-#include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
 namespace kvc {
@@ -50,12 +51,12 @@ const Loaded& FromGguf(const std::string& path) {
   return it->second;
 }
 
-#define LOAD_GGUF_OR_SKIP(var, path)                                                    \
-  if (!Exists(path)) {                                                                  \
-    GTEST_SKIP() << "../shared not found: " << (path);                                  \
-  }                                                                                     \
-  const Loaded& var##_loaded = FromGguf(path);                                          \
-  ASSERT_NE(var##_loaded.tok, nullptr) << var##_loaded.error;                           \
+#define LOAD_GGUF_OR_SKIP(var, path)                          \
+  if (!Exists(path)) {                                        \
+    GTEST_SKIP() << "../shared not found: " << (path);        \
+  }                                                           \
+  const Loaded& var##_loaded = FromGguf(path);                \
+  ASSERT_NE(var##_loaded.tok, nullptr) << var##_loaded.error; \
   const Tokenizer& var = *var##_loaded.tok
 
 std::unique_ptr<Tokenizer> LoadTok512() {
@@ -104,7 +105,8 @@ TEST(StoriesTokenizer, OnceUponATimeFromGgufAndLlama2c) {
 
 TEST(StoriesTokenizer, DecodesTheReferenceRunToItsText) {
   const std::string txt = kModels + "stories260K.once-upon-a-time.txt";
-  if (!Exists(txt) || !Exists(kModels + "tok512.bin")) GTEST_SKIP() << "../shared not found: " << txt;
+  if (!Exists(txt) || !Exists(kModels + "tok512.bin"))
+    GTEST_SKIP() << "../shared not found: " << txt;
   LOAD_GGUF_OR_SKIP(gguf_tok, kModels + "stories260K.gguf");
   auto bin_tok = LoadTok512();
   ASSERT_NE(bin_tok, nullptr);
@@ -151,8 +153,8 @@ TEST(SpmTokenizer, LeadingSpaceAndControlTokens) {
   LOAD_GGUF_OR_SKIP(tok, kVectors + "ggml-vocab-llama-spm.gguf");
   const Ids hello = tok.Encode("Hello world", true);
   ASSERT_EQ(hello, (Ids{1, 15043, 3186}));
-  EXPECT_EQ(tok.DecodeToken(1, 15043), "Hello");    // first piece after BOS: prefix stripped
-  EXPECT_EQ(tok.DecodeToken(-1, 15043), "Hello");   // at the very start too
+  EXPECT_EQ(tok.DecodeToken(1, 15043), "Hello");   // first piece after BOS: prefix stripped
+  EXPECT_EQ(tok.DecodeToken(-1, 15043), "Hello");  // at the very start too
   EXPECT_EQ(tok.DecodeToken(15043, 3186), " world");
   EXPECT_EQ(tok.Decode({1, 15043, 3186, 2}), "Hello world");
   EXPECT_EQ(tok.Decode(tok.Encode("  two spaces", false)), "  two spaces");
@@ -206,13 +208,16 @@ TEST(Tokenizer, LongInputsAreFast) {
 
 TEST(Utf8Stream, HoldsBackSplitCharacters) {
   Utf8Stream s;
-  EXPECT_EQ(s.Push("a\xE2"), "a");    // "€" = E2 82 AC split across pushes
+  EXPECT_EQ(s.Push("a\xE2"), "a");  // "€" = E2 82 AC split across pushes
   EXPECT_EQ(s.Push("\x82"), "");
-  EXPECT_EQ(s.Push("\xAC" "b"), "\xE2\x82\xAC" "b");
+  EXPECT_EQ(s.Push("\xAC"
+                   "b"),
+            "\xE2\x82\xAC"
+            "b");
   EXPECT_EQ(s.Push("\xF0\x9F"), "");  // 4-byte "🦙"
   EXPECT_EQ(s.Push("\xA6\x99!"), "\xF0\x9F\xA6\x99!");
   EXPECT_EQ(s.Push("\xC3"), "");
-  EXPECT_EQ(s.Flush(), "\xC3");       // incomplete at the end: returned as is
+  EXPECT_EQ(s.Flush(), "\xC3");  // incomplete at the end: returned as is
   EXPECT_EQ(s.Flush(), "");
   // Bytes that can never complete are not held back.
   EXPECT_EQ(s.Push("\x80\x80"), "\x80\x80");
@@ -230,9 +235,9 @@ TEST(Gpt2PreTokenize, FollowsTheRegex) {
   using W = std::vector<std::string>;
   EXPECT_EQ(Words("Hello world"), (W{"Hello", " world"}));
   EXPECT_EQ(Words("I've they'll 'RE"), (W{"I", "'ve", " they", "'ll", " '", "RE"}));
-  EXPECT_EQ(Words("a  b"), (W{"a", " ", " b"}));        // \s+(?!\S) leaves one space to " b"
+  EXPECT_EQ(Words("a  b"), (W{"a", " ", " b"}));  // \s+(?!\S) leaves one space to " b"
   EXPECT_EQ(Words("a\n\n b "), (W{"a", "\n\n", " b", " "}));
-  EXPECT_EQ(Words("\tx"), (W{"\t", "x"}));              // the final \s+ alternative
+  EXPECT_EQ(Words("\tx"), (W{"\t", "x"}));  // the final \s+ alternative
   EXPECT_EQ(Words("x123 4.5!!"), (W{"x", "123", " 4", ".", "5", "!!"}));
   EXPECT_EQ(Words("''s"), (W{"''", "s"}));
   EXPECT_EQ(Words("нещо 日本 ٣"), (W{"нещо", " 日本", " ٣"}));
@@ -263,8 +268,16 @@ TEST(Unicode, Classes) {
 
 // A tiny SentencePiece vocabulary with a user-defined token, written as GGUF.
 TEST(SpmTokenizer, UserDefinedTokensAreMatchedVerbatim) {
-  std::vector<std::string> tokens = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b",
-                                     "ab", "\xE2\x96\x81" "ab", "<tag>"};
+  std::vector<std::string> tokens = {"<unk>",
+                                     "<s>",
+                                     "</s>",
+                                     "\xE2\x96\x81",
+                                     "a",
+                                     "b",
+                                     "ab",
+                                     "\xE2\x96\x81"
+                                     "ab",
+                                     "<tag>"};
   std::vector<float> scores = {0, 0, 0, -1, -2, -3, -1, -0.5f, 0};
   std::vector<int32_t> types = {2, 3, 3, 1, 1, 1, 1, 1, 4};
   for (int b = 0; b < 256; ++b) {
