@@ -147,7 +147,7 @@ void PrintPlan(const MemoryPlan& p) {
   PrintFormula(p);
   const BytesPerElement tok = TokenBytes(p);
   std::printf("per token: %s bytes", Ratio(tok).c_str());
-  if (tok.den == 1) std::printf(" = %s", Unit(tok.num, true).c_str());
+  if (tok.den == 1 && tok.num >= 1024) std::printf(" = %s", Unit(tok.num, true).c_str());
   std::printf(" (K %s + V %s", Ratio(p.k.bytes_per_token).c_str(),
               Ratio(p.v.bytes_per_token).c_str());
   if (p.k.residual_tokens + p.v.residual_tokens > 0) {
@@ -164,11 +164,12 @@ void PrintPlan(const MemoryPlan& p) {
     if (q) rows.push_back({"scales/zero-points", Commas(s->param_bytes)});
     if (s->residual_tokens > 0) {
       rows.push_back({"f32 residual", Commas(s->residual_bytes) + "  (" +
-                                          Commas(s->residual_tokens) + " tokens/seq)"});
+                                          Commas(s->residual_tokens) + "-token ring/seq)"});
     }
-    if (p.options.layout == KVLayout::kPaged) {
-      rows.push_back({"block rounding", Commas(s->padding_bytes) + "  (" +
-                                            Commas(s->padding_tokens) + " empty slots/seq)"});
+    if (p.options.layout == KVLayout::kPaged || s->padding_tokens > 0) {
+      rows.push_back(
+          {p.options.layout == KVLayout::kPaged ? "block rounding" : "slot rounding",
+           Commas(s->padding_bytes) + "  (" + Commas(s->padding_tokens) + " empty slots/seq)"});
     }
     rows.push_back({"total", Commas(s->total_bytes)});
     std::printf("%s %s\n", name, TypeDetail(*s).c_str());

@@ -71,7 +71,13 @@ TEST(MemoryCmd, QuantizedTermsAndBreakdown) {
   ExpectOut("--preset llama-2-7b -c 1000 --kv-type q8 --kv-residual 0",
             {"x 34/32\n", "K q8: 32 B codes + 2 B scale per group of 32"});
   ExpectOut("--preset llama-2-7b -c 1000 --kv-type-k q8 --kv-type-v q2 --kv-group 64",
-            {"(K and V differ", "K q8", "V q2", "+ 1 x 1 x 128 x 32 x 32 x 128 x 4"});
+            {"(K and V differ", "x 66/64  = 117,866,496  K q8\n", "x 19/64  =  33,931,264  V q2\n",
+             "+ 2 x 1 x 128 x 32 x 32 x 128 x 4      = 134,217,728  K+V f32 residual\n"});
+  // KIVI keys leave the ring in whole 32-token groups (4000 slots); values share those slots.
+  ExpectOut("--preset llama-2-7b -c 4100 --kv-type q4 --kv-grouping kivi",
+            {"= 1 x 1 x 4,000 x 32 x 32 x 128 x 19/32  = 311,296,000  K q4 (KIVI)\n",
+             "+ 1 x 1 x 28 x 32 x 32 x 128 x 19/32     =   2,179,072  V q4 slot rounding\n",
+             "per group of 32 tokens of one channel", "total: 756,809,728 bytes"});
 }
 
 TEST(MemoryCmd, WindowAndBlocks) {

@@ -115,10 +115,14 @@ TEST(MemoryPlan, HeadDim8ClipsTheGroup) {
 }
 
 TEST(MemoryPlan, ResidualDefaultsAndCap) {
-  EXPECT_EQ(DefaultResidual(KVType::kQ4), 128);
-  EXPECT_EQ(DefaultResidual(KVType::kQ2), 128);
-  EXPECT_EQ(DefaultResidual(KVType::kQ8), 0);
-  EXPECT_EQ(DefaultResidual(KVType::kF16), 0);
+  const KVGrouping token = KVGrouping::kPerToken, kivi = KVGrouping::kKivi;
+  EXPECT_EQ(DefaultKVResidual(KVType::kQ4, KVType::kQ4, token), 128);
+  EXPECT_EQ(DefaultKVResidual(KVType::kQ2, KVType::kQ2, token), 128);
+  EXPECT_EQ(DefaultKVResidual(KVType::kQ8, KVType::kQ4, token), 128);  // one low-bit side
+  EXPECT_EQ(DefaultKVResidual(KVType::kQ8, KVType::kQ8, token), 0);
+  EXPECT_EQ(DefaultKVResidual(KVType::kQ8, KVType::kQ8, kivi), 128);  // KIVI keys gather groups
+  EXPECT_EQ(DefaultKVResidual(KVType::kF16, KVType::kQ8, kivi), 0);
+  EXPECT_EQ(DefaultKVResidual(KVType::kF16, KVType::kF16, token), 0);
   // q4 at 4096 tokens: 3968 quantized tokens + the most recent 128 in f32, per sequence.
   MemoryPlan p = Plan(kLlama2_7B, Opts(4096, 2, KVType::kQ4));
   EXPECT_EQ(p.k.stored_tokens, 3968);
@@ -143,9 +147,15 @@ TEST(MemoryPlan, ResidualDefaultsAndCap) {
   p = Plan(kLlama2_7B, o);
   EXPECT_EQ(p.k.residual_tokens, 64);
   EXPECT_EQ(p.v.residual_tokens, 0);
-  EXPECT_EQ(p.total_bytes, 936ull * 32 * 32 * 128 * 34 / 32 + 64ull * 32 * 32 * 128 * 4 +
+  // K and V share slot indices: K's 936 quantized tokens sit in V's 1000 slots (64 empty).
+  EXPECT_EQ(p.k.stored_tokens, 936);
+  EXPECT_EQ(p.slots, 1000);
+  EXPECT_EQ(p.k.padding_tokens, 64);
+  EXPECT_EQ(p.v.padding_tokens, 0);
+  EXPECT_EQ(p.total_bytes, 1000ull * 32 * 32 * 128 * 34 / 32 + 64ull * 32 * 32 * 128 * 4 +
                                1000ull * 32 * 32 * 128 * 2);
   EXPECT_EQ(TermSum(p), p.total_bytes);
+  EXPECT_EQ(p.terms.back().what, "K q8 slot rounding");
 }
 
 TEST(MemoryPlan, SlidingWindowStoresOnlyTheWindow) {
@@ -157,12 +167,16 @@ TEST(MemoryPlan, SlidingWindowStoresOnlyTheWindow) {
   EXPECT_EQ(p.total_bytes, 2ull * 4 * 4096 * 32 * 8 * 128 * 2);
   o.tokens = 1000;  // shorter than the window: all of it
   EXPECT_EQ(Plan(mistral, o).stored_tokens, 1000);
-  // The residual is capped by the window, not the context.
+  // The ring is allocated whole (capped by the context, not the window).
   o = Opts(10'000, 1, KVType::kQ4);
   o.window = 100;
   p = Plan(mistral, o);
-  EXPECT_EQ(p.k.residual_tokens, 100);
+  EXPECT_EQ(p.k.residual_tokens, 128);
   EXPECT_EQ(p.k.stored_tokens, 0);
+  o.window = 1000;
+  p = Plan(mistral, o);
+  EXPECT_EQ(p.k.stored_tokens, 872);
+  EXPECT_EQ(p.total_bytes, 2ull * 872 * 32 * 8 * 128 * 19 / 32 + 2ull * 128 * 32 * 8 * 128 * 4);
 }
 
 TEST(MemoryPlan, PagedRoundsTokensUpToWholeBlocks) {
@@ -196,22 +210,35 @@ TEST(MemoryPlan, KiviKeysQuantizeWholeTokenGroups) {
   MemoryPlan p = Plan(kLlama2_7B, o);
   EXPECT_TRUE(p.k.groups_along_tokens);
   EXPECT_FALSE(p.v.groups_along_tokens);
-  EXPECT_EQ(p.k.group, 32);            // along tokens: not clipped to head_dim
-  EXPECT_EQ(p.k.stored_tokens, 3968);  // 3972 rounded down to whole groups of 32 tokens
-  EXPECT_EQ(p.k.residual_tokens, 132);
+  EXPECT_EQ(p.k.group, 32);  // along tokens: not clipped to head_dim
+  // 4100 - 128 = 3972 tokens leave the ring; keys leave it a whole group at a time: 4000.
+  EXPECT_EQ(p.k.stored_tokens, 4000);
   EXPECT_EQ(p.v.stored_tokens, 3972);
+  EXPECT_EQ(p.k.residual_tokens, 128);
   EXPECT_EQ(p.v.residual_tokens, 128);
-  EXPECT_EQ(p.total_bytes,
-            (3968ull + 3972) * 32 * 32 * 128 * 19 / 32 + (132ull + 128) * 32 * 32 * 128 * 4);
+  EXPECT_EQ(p.slots, 4000);
+  EXPECT_EQ(p.v.padding_tokens, 28);  // values share the keys' slots
+  EXPECT_EQ(p.total_bytes, 2ull * 4000 * 32 * 32 * 128 * 19 / 32 + 2ull * 128 * 32 * 32 * 128 * 4);
   EXPECT_EQ(TermSum(p), p.total_bytes);
-  EXPECT_EQ(p.terms.size(), 4u);  // K and V differ: separate terms
+  EXPECT_EQ(p.terms.size(), 4u);  // K (KIVI) and V differ: separate storage terms
+  // At a group boundary nothing is rounded.
+  o.tokens = 4096;
+  p = Plan(kLlama2_7B, o);
+  EXPECT_EQ(p.k.stored_tokens, 3968);
+  EXPECT_EQ(p.v.padding_tokens, 0);
   // head_dim 8: KIVI keys keep groups of 32 tokens while values clip to 8 elements.
   o = Opts(512, 1, KVType::kQ4);
   o.grouping = KVGrouping::kKivi;
-  o.residual = 0;
   p = Plan(kStories260K, o);
   EXPECT_EQ(p.k.bytes_per_token.num, 5u * 4 * 8 * 19 / 32);  // 95
   EXPECT_EQ(p.v.bytes_per_token.num, 5u * 4 * 7);
+  // The ring must hold whole key groups.
+  o.residual = 0;
+  EXPECT_EQ(PlanKVMemory(kStories260K, o).status().code(), StatusCode::kInvalidArgument);
+  o.residual = 48;
+  EXPECT_EQ(PlanKVMemory(kStories260K, o).status().code(), StatusCode::kInvalidArgument);
+  o.residual = 64;
+  EXPECT_TRUE(PlanKVMemory(kStories260K, o).ok());
   // Paged KIVI keys need blocks holding whole token groups.
   o.layout = KVLayout::kPaged;
   o.block_size = 16;
@@ -246,6 +273,8 @@ TEST(MemoryPlan, RejectsImpossibleRequests) {
   EXPECT_EQ(code({32, 32, 96}, o), StatusCode::kInvalidArgument);
   o.group = 32;
   EXPECT_EQ(code({32, 32, 96}, o), StatusCode::kOk);
+  o.group = 512;  // beyond the cache's limit of 256
+  EXPECT_EQ(code({32, 32, 1024}, o), StatusCode::kInvalidArgument);
   o.group = 1;  // half a byte per group
   EXPECT_EQ(code(kLlama2_7B, o), StatusCode::kInvalidArgument);
   o.k_type = o.v_type = KVType::kQ8;  // 1 byte + 2 B scale per element: allowed
