@@ -138,7 +138,10 @@ std::vector<int32_t> Gpt2Tokenizer::Encode(std::string_view text, bool add_bos) 
       auto it = scratch.seen.find(word);
       if (it != scratch.seen.end()) {
         const auto [start, end] = it->second;
-        for (size_t i = start; i < end; ++i) out.push_back(out[i]);  // no iterators: may grow
+        for (size_t i = start; i < end; ++i) {
+          const int32_t id = out[i];  // copied first: push_back may reallocate
+          out.push_back(id);
+        }
         return;
       }
       const size_t start = out.size();

@@ -126,7 +126,10 @@ void SpmTokenizer::EncodeSegment(std::string_view text, Scratch* scratch,
                                  std::vector<int32_t>* out) const {
   auto it = scratch->seen.find(text);
   if (it != scratch->seen.end()) {
-    for (size_t i = it->second.first; i < it->second.second; ++i) out->push_back((*out)[i]);
+    for (size_t i = it->second.first; i < it->second.second; ++i) {
+      const int32_t id = (*out)[i];  // copied first: push_back may reallocate
+      out->push_back(id);
+    }
     return;
   }
   const size_t first_out = out->size();
