@@ -359,7 +359,7 @@ int Run(const MemoryArgs& a) {
   std::printf("       = 2 x %s x %s x %s x %s x %s x bytes_per_element\n", Commas(o.batch).c_str(),
               Commas(stored).c_str(), Commas(shape.n_layers).c_str(),
               Commas(shape.n_kv_heads).c_str(), Commas(shape.head_dim).c_str());
-  std::printf("       = %s x bytes_per_element (plus f32 residual tokens and block rounding)\n",
+  std::printf("       = %s x bytes_per_element (plus the f32 residual and slot rounding)\n",
               Commas(plan->elements).c_str());
   std::printf(
       "group %s (per-token groups clipped to head_dim %s); residual: the most recent "
