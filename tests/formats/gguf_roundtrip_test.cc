@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -294,6 +296,23 @@ TEST_F(GgufFileTest, StreamedTensorsWriteTheSameFile) {
   const GgufTensorInfo* tb = (*f)->FindTensor("b");
   ASSERT_NE(tb, nullptr);
   EXPECT_EQ(std::vector<uint8_t>(tb->data, tb->data + tb->nbytes), b);
+}
+
+// Padding up to alignment - 1 bytes: once read past a 256-byte zero buffer.
+TEST_F(GgufFileTest, WriteMatchesSerializeWithLargeAlignment) {
+  for (uint32_t alignment : {32u, 512u, 4096u}) {
+    GgufWriter w(alignment);
+    w.SetString("general.name", "aligned");
+    ASSERT_TRUE(w.AddTensor("a", DType::kF32, {3}, std::vector<uint8_t>(12, 0xab)).ok());
+    ASSERT_TRUE(w.AddTensor("b", DType::kF16, {5}, std::vector<uint8_t>(10, 0xcd)).ok());
+    ASSERT_TRUE(w.Write(Path("a.gguf")).ok());
+    std::ifstream in(Path("a.gguf"), std::ios::binary);
+    const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(bytes, w.Serialize()) << "alignment " << alignment;
+    auto f = GgufFile::Open(Path("a.gguf"));
+    ASSERT_TRUE(f.ok()) << f.status().message();
+    EXPECT_EQ((*f)->FindTensor("b")->offset, alignment >= 32 ? alignment : 32);
+  }
 }
 
 TEST_F(GgufFileTest, FailingSourceRemovesThePartialFile) {
