@@ -41,6 +41,9 @@ int Run(const GenerateArgs& a) {
   opt.sampling = {a.temp, a.top_k, a.top_p, a.seed};
   opt.cache.enabled = !a.no_kv_cache;
   opt.cache.kv = kv.value();
+  auto policy = a.kv.Policy(a.ctx > 0 ? a.ctx : loaded->file->config().context_length);
+  if (!policy.ok()) return Fail(policy.status().message());
+  opt.shift = policy.value();
 
   // The prompt is echoed as text (like llama2.c's run), then each token as it arrives.
   Utf8Stream out;

@@ -14,6 +14,10 @@ void KVFlags::Add(CLI::App& app) {
   app.add_option("--kv-grouping", grouping, "Low-bit grouping: token (along head_dim) or kivi (keys per channel)");
   app.add_option("--kv-residual", residual, "Most recent tokens kept in f32 (default 128 for q4/q2)");
   app.add_option("--kv-window", window, "Sliding window: attend to (and keep) the last N tokens");
+  app.add_option("--kv-sinks", sinks, "With --kv-window: also keep the first S tokens (attention sinks); "
+                 "positions stay within the cache so generation can run past the context");
+  app.add_flag("--context-shift", context_shift, "When the context is full, drop the older half "
+               "after the first tokens (--kv-sinks, default 1) and continue");
 }
 
 Result<KVCacheOptions> KVFlags::ToOptions() const {
@@ -26,8 +30,20 @@ Result<KVCacheOptions> KVFlags::ToOptions() const {
   o.block_size = block;
   o.group = group;
   o.residual = residual;
-  o.window = window;
+  // With sinks the window is the shift policy's; the cache keeps every token it is given.
+  o.window = sinks > 0 ? 0 : window;
   return o;
+}
+
+Result<ShiftPolicy> KVFlags::Policy(int32_t ctx) const {
+  if (sinks < 0 || window < 0) return InvalidArgument("--kv-sinks and --kv-window must be >= 0");
+  if (sinks > 0 && context_shift) return InvalidArgument("use either --kv-sinks or --context-shift");
+  if (sinks > 0) {
+    if (window <= 0) return InvalidArgument("--kv-sinks needs --kv-window N (the recent tokens kept)");
+    return ShiftPolicy::Sinks(sinks, window);
+  }
+  if (context_shift) return ShiftPolicy::ContextShift(1, ctx);
+  return ShiftPolicy{};
 }
 
 std::string KVFlags::Describe(const KVCacheOptions& o) {

@@ -7,6 +7,7 @@
 
 #include "core/status.h"
 #include "kvcache/kv_cache_factory.h"
+#include "kvcache/shift_policy.h"
 
 namespace kvc::cli {
 
@@ -19,11 +20,16 @@ struct KVFlags {
   std::string grouping = "token";
   int32_t residual = -1;
   int32_t window = 0;
+  int32_t sinks = 0;
+  bool context_shift = false;
 
   // Adds the flags to `app`.
   void Add(CLI::App& app);
   // Parses and validates the values (spec-level checks happen in MakeKVSpec).
   Result<KVCacheOptions> ToOptions() const;
+  // The sinks / context-shift policy for a context of `ctx` tokens. With sinks the window is
+  // the policy's (the cache itself keeps every token it is given).
+  Result<ShiftPolicy> Policy(int32_t ctx) const;
   // e.g. "paged q4/q4 g32 kivi r128"
   static std::string Describe(const KVCacheOptions& o);
 };

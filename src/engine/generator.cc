@@ -48,25 +48,43 @@ Result<GenerationStats> Generator::Generate(std::span<const int32_t> prompt,
   const ModelConfig& c = model_.config();
   const int32_t ctx = options.context_length > 0 ? options.context_length : c.context_length;
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+  const ShiftPolicy& shift = options.shift;
+  const int32_t window = options.cache.kv.window > 0 ? options.cache.kv.window : c.sliding_window;
   if (n_prompt == 0) return InvalidArgument("the prompt is empty (no tokens)");
   if (options.max_new_tokens < 0) return InvalidArgument("the number of tokens to generate is negative");
-  if (n_prompt > ctx) {
+  if (shift.active() && !options.cache.enabled) {
+    return InvalidArgument("attention sinks and context shift need the KV cache (drop --no-kv-cache)");
+  }
+  if (shift.active() && (shift.limit > ctx || shift.keep >= shift.limit)) {
+    return InvalidArgument("sinks + window (" + std::to_string(shift.limit) +
+                           " tokens) must fit in the context of " + std::to_string(ctx) +
+                           " and leave room after the sinks");
+  }
+  // Without a policy that bounds positions, a sequence must fit in the context.
+  const bool unbounded = shift.active() || (window > 0 && c.arch != Arch::kGpt2);
+  if (!shift.active() && n_prompt > ctx) {
     return OutOfRange("the prompt has " + std::to_string(n_prompt) +
                       " tokens but the context holds " + std::to_string(ctx));
   }
-  if (n_prompt + options.max_new_tokens > ctx) {
+  if (!unbounded && n_prompt + options.max_new_tokens > ctx) {
     return OutOfRange("prompt (" + std::to_string(n_prompt) + " tokens) + " +
                       std::to_string(options.max_new_tokens) + " new tokens exceed the context of " +
-                      std::to_string(ctx) + " tokens; lower -n");
+                      std::to_string(ctx) +
+                      " tokens; lower -n, or use --context-shift, --kv-sinks with --kv-window, or --kv-window");
   }
-  // The last sampled token is never fed back, so the cache holds at most prompt + n - 1.
-  const int32_t capacity = static_cast<int32_t>(
-      std::max<int64_t>(1, n_prompt + std::max(options.max_new_tokens - 1, 0)));
+  // The last sampled token is never fed back, so the cache holds at most prompt + n - 1
+  // (or the policy's limit).
+  const int64_t longest = std::max<int64_t>(1, n_prompt + std::max(options.max_new_tokens - 1, 0));
+  const int32_t capacity = static_cast<int32_t>(shift.active() ? std::min<int64_t>(longest, shift.limit) : longest);
   KVC_ASSIGN_OR_RETURN(std::unique_ptr<KVCache> cache_owner,
                        MakeKVCache(transformer_.KVShape(capacity), options.cache.kv));
   KVCache& cache = *cache_owner;
+  const KVCache::Rekey rekey = transformer_.KeyRekey();
+  // With a policy, chunks must fit after the kept tokens.
+  const int32_t max_chunk = shift.active() ? std::min(kMaxChunkTokens, shift.limit - shift.keep) : kMaxChunkTokens;
 
-  std::vector<int32_t> seq(prompt.begin(), prompt.end());
+  std::vector<int32_t> seq(prompt.begin(), prompt.end());  // full recompute mode only
+  std::vector<int32_t> pending(prompt.begin(), prompt.end());  // tokens not yet in the cache
   std::vector<float> logits(c.vocab_size);
   Sampler sampler(options.sampling);
   GenerationStats stats;
@@ -75,16 +93,23 @@ Result<GenerationStats> Generator::Generate(std::span<const int32_t> prompt,
   auto t_first = t0;
 
   // Step 0 runs the prompt; each later step runs one token (cached) or everything (recompute).
-  // Long inputs go in chunks of at most kMaxChunkTokens (bounded activations and windows).
+  // Long inputs go in chunks (bounded activations, windows and shifts).
   for (int32_t step = 0; step < options.max_new_tokens; ++step) {
-    if (!options.cache.enabled) cache.Truncate(0);
-    for (int32_t from = cache.size(); from < static_cast<int32_t>(seq.size());) {
-      const int32_t n = std::min<int32_t>(kMaxChunkTokens, static_cast<int32_t>(seq.size()) - from);
+    if (!options.cache.enabled) {
+      cache.Truncate(0);
+      pending = seq;
+    }
+    for (size_t from = 0; from < pending.size();) {
+      const int32_t n = static_cast<int32_t>(std::min<size_t>(max_chunk, pending.size() - from));
+      if (const int32_t drop = shift.DiscardFor(cache.size(), n); drop > 0) {
+        KVC_RETURN_IF_ERROR(cache.RemoveRange(shift.keep, drop, rekey));
+        ++stats.context_shifts;
+      }
       SeqChunk chunk;
       chunk.kv = &cache;
-      chunk.tokens = std::span<const int32_t>(seq).subspan(from, n);
-      chunk.pos0 = from;
-      chunk.logits = from + n == static_cast<int32_t>(seq.size()) ? logits.data() : nullptr;
+      chunk.tokens = std::span<const int32_t>(pending).subspan(from, n);
+      chunk.pos0 = cache.size();
+      chunk.logits = from + n == pending.size() ? logits.data() : nullptr;
       KVC_RETURN_IF_ERROR(transformer_.Forward(std::span<const SeqChunk>(&chunk, 1)));
       from += n;
     }
@@ -96,6 +121,7 @@ Result<GenerationStats> Generator::Generate(std::span<const int32_t> prompt,
     }
     ++stats.generated_tokens;
     seq.push_back(next);
+    pending.assign(1, next);
     if (!on_token(next)) break;
   }
   const auto t1 = std::chrono::steady_clock::now();

@@ -11,6 +11,7 @@
 
 #include "core/status.h"
 #include "kvcache/kv_cache_factory.h"
+#include "kvcache/shift_policy.h"
 #include "model/model_file.h"
 #include "model/transformer.h"
 #include "sampling/sampler.h"
@@ -40,6 +41,7 @@ struct GenerateOptions {
   int32_t eos_token = -1;        // generation stops (without emitting it) when sampled; -1: never
   SamplingParams sampling;
   CacheOptions cache;
+  ShiftPolicy shift;             // attention sinks / context shift (off by default)
 };
 
 struct GenerationStats {
@@ -50,6 +52,7 @@ struct GenerationStats {
   size_t kv_bytes = 0;           // bytes the cache holds at the end (storage + residual)
   int32_t kv_tokens = 0;         // tokens it holds
   bool stopped_at_eos = false;
+  int32_t context_shifts = 0;    // times old tokens were dropped by the shift policy
 
   double PrefillTokensPerSecond() const;
   double DecodeTokensPerSecond() const;

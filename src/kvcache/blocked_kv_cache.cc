@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "quant/kv_quant.h"
+#include "tensor/kv_view.h"
 
 namespace kvc {
 
@@ -191,6 +192,55 @@ size_t BlockedKVCache::BytesAllocated() const {
     ring += static_cast<size_t>(spec_.n_layers) * spec_.n_kv_heads * s->residual * spec_.head_dim * sizeof(float);
   }
   return StorageBytes() + ring;
+}
+
+}  // namespace kvc
+
+namespace kvc {
+
+void BlockedKVCache::ReadRows(int32_t layer, int32_t from, int32_t n, float* k, float* v) const {
+  const KVView view = View(layer, from + n);
+  const int32_t hd = spec_.head_dim, heads = spec_.n_kv_heads;
+  for (int side = 0; side < 2; ++side) {
+    const KVSideView& s = side == 0 ? view.k : view.v;
+    float* out = side == 0 ? k : v;
+    for (int32_t t = 0; t < n; ++t) {
+      const int32_t slot = from + t;
+      for (int32_t h = 0; h < heads; ++h) {
+        float* dst = out + (static_cast<size_t>(t) * heads + h) * hd;
+        if (slot >= s.n_stored) {
+          std::memcpy(dst, view.Residual(s, h, slot), hd * sizeof(float));
+        } else if (s.kivi) {
+          DequantizeKVChannelGroupRow(s.type, view.Stored(s, h, slot), hd, s.group, slot % s.group, dst);
+        } else {
+          DequantizeKVRow(s.type, view.Stored(s, h, slot), hd, s.group, dst);
+        }
+      }
+    }
+  }
+}
+
+Status BlockedKVCache::RemoveRange(int32_t keep, int32_t count, const Rekey& rekey) {
+  if (keep < first_ || count < 0 || keep + count > size_) {
+    return InvalidArgument("cannot remove slots [" + std::to_string(keep) + ", " +
+                           std::to_string(keep + count) + ") from a cache of " + std::to_string(size_));
+  }
+  if (count == 0) return Status::Ok();
+  const int32_t moved = size_ - keep - count;
+  const size_t row = static_cast<size_t>(spec_.n_kv_heads) * spec_.head_dim;
+  // Decode what moves, cut the cache back to `keep`, then append it again at its new slots.
+  std::vector<std::vector<float>> ks(spec_.n_layers), vs(spec_.n_layers);
+  for (int32_t l = 0; l < spec_.n_layers; ++l) {
+    ks[l].resize(moved * row);
+    vs[l].resize(moved * row);
+    ReadRows(l, keep + count, moved, ks[l].data(), vs[l].data());
+    if (rekey && moved > 0) rekey(ks[l].data(), moved, -count);
+  }
+  Truncate(keep);
+  KVC_RETURN_IF_ERROR(Reserve(moved));
+  for (int32_t l = 0; l < spec_.n_layers; ++l) Write(l, keep, moved, ks[l].data(), vs[l].data());
+  Commit(keep + moved);
+  return Status::Ok();
 }
 
 }  // namespace kvc

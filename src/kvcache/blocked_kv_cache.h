@@ -22,6 +22,10 @@ class BlockedKVCache : public KVCache {
   KVView View(int32_t layer, int32_t n_tokens) const override;
   void Truncate(int32_t n) override;
   size_t BytesAllocated() const override;
+  Status RemoveRange(int32_t keep, int32_t count, const Rekey& rekey) override;
+
+  // Decodes slots [from, from + n) of `layer` to f32 rows [n, kv_heads * head_dim].
+  void ReadRows(int32_t layer, int32_t from, int32_t n, float* k, float* v) const;
 
   // Slots of a side held in blocks once `tokens` tokens are written (the rest are residual).
   int32_t StoredTokensK(int32_t tokens) const { return StoredTokens(k_, tokens); }

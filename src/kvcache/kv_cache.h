@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "core/status.h"
 #include "kvcache/kv_spec.h"
@@ -39,6 +40,15 @@ class KVCache {
 
   // Bytes of K/V storage this cache holds right now (allocated, not just used).
   virtual size_t BytesAllocated() const = 0;
+
+  // Re-positions keys moved by RemoveRange: rows [n, kv_heads * head_dim] f32 moved by `delta`
+  // positions (negative). Models with rotary embeddings rotate them; others do nothing.
+  using Rekey = std::function<void(float* keys, int32_t n, int32_t delta)>;
+
+  // Context shift: drops slots [keep, keep + count) and moves the later slots down by `count`,
+  // re-positioning their keys with `rekey`. The sequence keeps its first `keep` tokens (sinks)
+  // and its most recent ones. Quantized slots are decoded and re-encoded.
+  virtual Status RemoveRange(int32_t keep, int32_t count, const Rekey& rekey) = 0;
 };
 
 }  // namespace kvc

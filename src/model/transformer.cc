@@ -32,6 +32,14 @@ KVSpec Transformer::KVShape(int32_t max_tokens) const {
   return s;
 }
 
+KVCache::Rekey Transformer::KeyRekey() const {
+  if (config_.arch == Arch::kGpt2) return nullptr;
+  return [this](float* keys, int32_t n, int32_t delta) {
+    // RoPE rotations compose: rotating a key written at p by delta gives the key at p + delta.
+    for (int32_t t = 0; t < n; ++t) rope_.Apply(keys + static_cast<int64_t>(t) * config_.kv_dim(), config_.n_kv_heads, delta);
+  };
+}
+
 void Transformer::EnsureScratch(int64_t n) {
   if (n <= capacity_) return;
   const ModelConfig& c = config_;

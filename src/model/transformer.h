@@ -34,6 +34,10 @@ class Transformer {
   // by MakeKVSpec/MakeKVCache in kvcache/kv_cache_factory.h).
   KVSpec KVShape(int32_t max_tokens) const;
 
+  // Re-positions cached keys moved by a context shift (rotary models rotate them; learned
+  // absolute positions need nothing).
+  KVCache::Rekey KeyRekey() const;
+
   // Runs every chunk as one batch: K/V of each chunk are appended to its cache (prepare on all
   // caches first; on failure no cache has changed size) and logits written where asked.
   Status Forward(std::span<const SeqChunk> batch);

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Builds the KV cache quality and memory table (docs/KV_QUALITY.md).
+
+For each model and cache configuration, runs `kvcache verify --text` (the candidate cache reads the
+text one token per step; the reference is f32 with full recomputation) and tabulates perplexity,
+its change, mean KL, top-1 agreement and the bytes the cache holds per token.
+
+Usage: scripts/kv_quality_table.py [--bin build/bin/kvcache] [--out docs/KV_QUALITY.md]
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+
+CONFIGS = [
+    ("f32", "--kv-type f32"),
+    ("f16", "--kv-type f16"),
+    ("bf16", "--kv-type bf16"),
+    ("q8 (per-token)", "--kv-type q8"),
+    ("q4 per-token, no residual", "--kv-type q4 --kv-residual 0"),
+    ("q4 per-token, residual 128", "--kv-type q4 --kv-residual 128"),
+    ("q4 KIVI, residual 32", "--kv-type q4 --kv-grouping kivi --kv-residual 32"),
+    ("q4 KIVI, residual 128", "--kv-type q4 --kv-grouping kivi --kv-residual 128"),
+    ("q2 per-token, no residual", "--kv-type q2 --kv-residual 0"),
+    ("q2 per-token, residual 128", "--kv-type q2 --kv-residual 128"),
+    ("q2 KIVI, residual 32", "--kv-type q2 --kv-grouping kivi --kv-residual 32"),
+    ("q2 KIVI, residual 128", "--kv-type q2 --kv-grouping kivi --kv-residual 128"),
+    ("K q8 / V q4, no residual", "--kv-type-k q8 --kv-type-v q4 --kv-residual 0"),
+    ("f32, window 128", "--kv-type f32 --kv-window 128"),
+    ("f32, window 64", "--kv-type f32 --kv-window 64"),
+    ("f32, window 64 + 4 sinks", "--kv-type f32 --kv-window 64 --kv-sinks 4"),
+    ("q4 KIVI r32, window 128", "--kv-type q4 --kv-grouping kivi --kv-residual 32 --kv-window 128"),
+]
+
+MODELS = ["stories260K.gguf", "stories-distill-h32.gguf"]
+
+
+def run(binary, model, text, flags):
+    cmd = [binary, "verify", "-m", model, "--text", text, "-t", "1"] + flags.split()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode not in (0, 2):
+        return None, out.stderr.strip()
+    s = out.stdout
+    ppl = re.search(r"reference ([\d.]+)\s+candidate ([\d.]+)", s)
+    kl = re.search(r"mean KL ([\d.e+-]+) nats\s+top-1 agreement ([\d.]+)%", s)
+    kv = re.search(r"(\d+) tokens in (\d+) bytes", s)
+    return dict(ppl_ref=float(ppl.group(1)), ppl=float(ppl.group(2)), kl=float(kl.group(1)),
+                top1=float(kl.group(2)), tokens=int(kv.group(1)), bytes=int(kv.group(2))), None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bin", "kvcache"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "KV_QUALITY.md"))
+    ap.add_argument("--text", default=os.path.join(SHARED, "eval", "tinystories-like.txt"))
+    args = ap.parse_args()
+    if not os.path.exists(args.text):
+        sys.exit(f"missing {args.text}: the quality table needs ../shared")
+    lines = ["# KV cache quality and memory", "",
+             "Produced by `scripts/kv_quality_table.py` (re-run it to refresh). Each row runs",
+             "`kvcache verify --text ../shared/eval/tinystories-like.txt` with the flags shown: the",
+             "candidate cache reads the text one token per step (as in decode, in segments of the",
+             "model's context, each starting with BOS); the reference keeps f32 K/V and recomputes.",
+             "KL is KL(reference || candidate) per token, in nats. *Bytes/token* is what the cache",
+             "holds at the end of the longest segment (storage blocks + f32 residual ring) divided",
+             "by its tokens; *vs f16* compares that with an f16 cache of the same tokens.", ""]
+    for model in MODELS:
+        path = os.path.join(SHARED, "models", model)
+        lines += [f"## {model}", "",
+                  "| cache | flags | perplexity | change | mean KL | top-1 | bytes/token | vs f16 |",
+                  "|---|---|---|---|---|---|---|---|"]
+        f16_bpt = None
+        rows = []
+        for name, flags in CONFIGS:
+            r, err = run(args.bin, path, args.text, flags)
+            if r is None:
+                rows.append(f"| {name} | `{flags}` | error: {err} | | | | | |")
+                continue
+            bpt = r["bytes"] / max(1, r["tokens"])
+            if name == "f16":
+                f16_bpt = bpt
+            rows.append((name, flags, r, bpt))
+            print(f"{model} {name}: ppl {r['ppl']:.4f} kl {r['kl']:.6f} top1 {r['top1']:.2f}% "
+                  f"{bpt:.1f} B/token", file=sys.stderr)
+        for row in rows:
+            if isinstance(row, str):
+                lines.append(row)
+                continue
+            name, flags, r, bpt = row
+            change = 100.0 * (r["ppl"] / r["ppl_ref"] - 1)
+            ratio = f"{bpt / f16_bpt:.2f}x" if f16_bpt else ""
+            lines.append(f"| {name} | `{flags}` | {r['ppl']:.4f} | {change:+.3f}% | {r['kl']:.6f} | "
+                         f"{r['top1']:.2f}% | {bpt:.1f} | {ratio} |")
+        lines.append("")
+    with open(args.out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
