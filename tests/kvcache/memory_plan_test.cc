@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "kvcache/kv_cache_factory.h"
+
 namespace kvc {
 namespace {
 
@@ -287,6 +289,62 @@ TEST(MemoryPlan, RejectsImpossibleRequests) {
   EXPECT_EQ(code({big, big, 128}, Opts(big, 1, KVType::kF32)), StatusCode::kOutOfRange);
   EXPECT_EQ(code({1 << 20, 1 << 20, 1 << 10}, Opts(1 << 20, 1 << 20, KVType::kF32)),
             StatusCode::kOutOfRange);
+}
+
+// The plan is what the cache really allocates: BytesAllocated() of a single-sequence cache filled
+// to its capacity, over every type, grouping, layout and a few residuals and shapes (no window:
+// the contiguous layout preallocates the whole context whatever the window).
+TEST(MemoryPlan, MatchesTheCacheAllocation) {
+  const KVType types[] = {KVType::kF32, KVType::kF16, KVType::kBF16,
+                          KVType::kQ8,  KVType::kQ4,  KVType::kQ2};
+  int checked = 0;
+  for (const KVShape& shape : {KVShape{5, 4, 8}, KVShape{2, 2, 64}}) {
+    for (int64_t tokens : {1, 100, 300, 512}) {
+      for (KVType tk : types) {
+        for (KVType tv : {tk, KVType::kF16, KVType::kQ4}) {
+          for (KVGrouping grouping : {KVGrouping::kPerToken, KVGrouping::kKivi}) {
+            for (KVLayout layout : {KVLayout::kContiguous, KVLayout::kPaged}) {
+              for (int64_t residual : {-1, 64}) {
+                MemoryPlanOptions o = Opts(tokens, 1, tk);
+                o.v_type = tv;
+                o.grouping = grouping;
+                o.layout = layout;
+                o.residual = residual;
+                o.block_size = 32;
+                auto plan = PlanKVMemory(shape, o);
+                ASSERT_TRUE(plan.ok()) << plan.status().message();
+                // When every token fits in the f32 ring no slot is needed, but the contiguous
+                // cache still allocates a minimum one-slot buffer: not part of the plan.
+                if (layout == KVLayout::kContiguous && plan->slots == 0) continue;
+                KVSpec spec;
+                spec.n_layers = static_cast<int32_t>(shape.n_layers);
+                spec.n_kv_heads = static_cast<int32_t>(shape.n_kv_heads);
+                spec.head_dim = static_cast<int32_t>(shape.head_dim);
+                spec.max_tokens = static_cast<int32_t>(tokens);
+                KVCacheOptions co;
+                co.layout = layout;
+                co.block_size = 32;
+                co.type_k = tk;
+                co.type_v = tv;
+                co.grouping = grouping;
+                co.residual = static_cast<int32_t>(residual);
+                auto cache = MakeKVCache(spec, co);
+                ASSERT_TRUE(cache.ok()) << cache.status().message();
+                ASSERT_TRUE((*cache)->Reserve(static_cast<int32_t>(tokens)).ok());
+                EXPECT_EQ((*cache)->BytesAllocated(), plan->total_bytes)
+                    << KVTypeName(tk) << "/" << KVTypeName(tv) << " "
+                    << (grouping == KVGrouping::kKivi ? "kivi" : "token") << " "
+                    << KVLayoutName(layout) << " residual " << residual << " tokens " << tokens
+                    << " head_dim " << shape.head_dim;
+                ++checked;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 500);
 }
 
 }  // namespace
