@@ -386,7 +386,7 @@ RegisterCommand reg(
       opt("--kv-type-v", &a->kv_type_v, "V type (overrides --kv-type; default f16)", "TYPE");
       opt("--kv-group", &a->kv_group, "Quantization group size (default 32)", "N");
       opt("--kv-grouping", &a->kv_grouping,
-          "per-token (default) or kivi (keys grouped per channel)", "NAME");
+          "token (default; also per-token) or kivi (keys grouped per channel)", "NAME");
       opt("--kv-residual", &a->kv_residual,
           "Most recent tokens kept in f32 (default 128 for q4/q2, 0 otherwise)", "TOKENS");
       opt("--kv-window", &a->kv_window,

@@ -171,11 +171,6 @@ void AddTerms(const KVShape& s, int64_t batch, const SidePlan& k, const SidePlan
 
 }  // namespace
 
-int64_t DefaultKVResidual(KVType k, KVType v, KVGrouping grouping) {
-  auto low_bit = [](KVType t) { return t == KVType::kQ4 || t == KVType::kQ2; };
-  return low_bit(k) || low_bit(v) || (grouping == KVGrouping::kKivi && IsQuantized(k)) ? 128 : 0;
-}
-
 Result<MemoryPlan> PlanKVMemory(const KVShape& shape, const MemoryPlanOptions& options) {
   auto positive = [](const char* what, int64_t v) -> Status {
     if (v <= 0) return InvalidArgument(std::string(what) + " must be positive, got " + Str(v));
@@ -209,7 +204,7 @@ Result<MemoryPlan> PlanKVMemory(const KVShape& shape, const MemoryPlanOptions& o
 
   plan.residual = options.residual >= 0
                       ? options.residual
-                      : DefaultKVResidual(options.k_type, options.v_type, options.grouping);
+                      : DefaultResidual(options.k_type, options.v_type, options.grouping);
   if (plan.k.groups_along_tokens && (plan.residual == 0 || plan.residual % plan.k.group != 0)) {
     return InvalidArgument(
         "KIVI keys gather a group in the f32 residual: the residual (" + Str(plan.residual) +

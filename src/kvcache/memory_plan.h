@@ -37,15 +37,11 @@ struct MemoryPlanOptions {
   KVType v_type = KVType::kF16;
   int64_t group = 32;  // quantization group size G (clipped to head_dim for per-token groups)
   KVGrouping grouping = KVGrouping::kPerToken;
-  int64_t residual = -1;  // f32 residual ring R; -1: DefaultKVResidual
+  int64_t residual = -1;  // f32 residual ring R; -1: the cache's DefaultResidual
   int64_t window = 0;     // sliding window W; 0: full attention
   KVLayout layout = KVLayout::kContiguous;
   int64_t block_size = 16;  // tokens per block (paged)
 };
-
-// The residual used when none is given: 128 tokens when a side is q4/q2 or KIVI keys are
-// quantized (they gather a group in the ring), 0 otherwise.
-int64_t DefaultKVResidual(KVType k, KVType v, KVGrouping grouping);
 
 // A bytes-per-element ratio, kept unreduced so it reads as "bytes per group / group size".
 struct BytesPerElement {

@@ -118,13 +118,13 @@ TEST(MemoryPlan, HeadDim8ClipsTheGroup) {
 
 TEST(MemoryPlan, ResidualDefaultsAndCap) {
   const KVGrouping token = KVGrouping::kPerToken, kivi = KVGrouping::kKivi;
-  EXPECT_EQ(DefaultKVResidual(KVType::kQ4, KVType::kQ4, token), 128);
-  EXPECT_EQ(DefaultKVResidual(KVType::kQ2, KVType::kQ2, token), 128);
-  EXPECT_EQ(DefaultKVResidual(KVType::kQ8, KVType::kQ4, token), 128);  // one low-bit side
-  EXPECT_EQ(DefaultKVResidual(KVType::kQ8, KVType::kQ8, token), 0);
-  EXPECT_EQ(DefaultKVResidual(KVType::kQ8, KVType::kQ8, kivi), 128);  // KIVI keys gather groups
-  EXPECT_EQ(DefaultKVResidual(KVType::kF16, KVType::kQ8, kivi), 0);
-  EXPECT_EQ(DefaultKVResidual(KVType::kF16, KVType::kF16, token), 0);
+  EXPECT_EQ(DefaultResidual(KVType::kQ4, KVType::kQ4, token), 128);
+  EXPECT_EQ(DefaultResidual(KVType::kQ2, KVType::kQ2, token), 128);
+  EXPECT_EQ(DefaultResidual(KVType::kQ8, KVType::kQ4, token), 128);  // one low-bit side
+  EXPECT_EQ(DefaultResidual(KVType::kQ8, KVType::kQ8, token), 0);
+  EXPECT_EQ(DefaultResidual(KVType::kQ8, KVType::kQ8, kivi), 128);  // KIVI keys gather groups
+  EXPECT_EQ(DefaultResidual(KVType::kF16, KVType::kQ8, kivi), 0);
+  EXPECT_EQ(DefaultResidual(KVType::kF16, KVType::kF16, token), 0);
   // q4 at 4096 tokens: 3968 quantized tokens + the most recent 128 in f32, per sequence.
   MemoryPlan p = Plan(kLlama2_7B, Opts(4096, 2, KVType::kQ4));
   EXPECT_EQ(p.k.stored_tokens, 3968);
