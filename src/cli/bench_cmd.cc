@@ -1,15 +1,16 @@
-// kvcache bench: prefill and decode speed, and the source documents' with/without-cache table
-// (time to generate 1, 10, 100, 1000 new tokens, cached vs recomputed).
-#include <chrono>
+// kvcache bench: the benchmark of record. Prefill (pp) and decode (tg) tokens/s, decode at KV
+// depths for chosen cache configurations, the machine's streaming bandwidth measured in the same
+// run and the roofline it implies, and the source documents' with/without-cache table.
 #include <cstdio>
-#include <random>
+#include <fstream>
 #include <sstream>
 
 #include "cli/command.h"
 #include "cli/default_model.h"
-#include "engine/generator.h"
-#include "engine/stats.h"
-#include "kvcache/contiguous_kv_cache.h"
+#include "cli/kv_flags.h"
+#include "engine/bench.h"
+#include "kernels/bandwidth.h"
+#include "kvcache/kv_format.h"
 
 namespace kvc::cli {
 namespace {
@@ -21,81 +22,50 @@ struct BenchArgs {
   int32_t repeat = 3;
   int32_t pp = 512;
   int32_t tg = 128;
+  std::string depths = "0";
+  std::string kv_types = "f32";
+  std::string kv_layouts = "paged";
   std::string table = "1,10,100,1000";
   int32_t table_prompt = 8;
   bool skip_table = false;
+  std::string json;
+  double bandwidth_gib = 1.0;
+  KVFlags kv;
 };
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) if (!item.empty()) out.push_back(item);
+  return out;
 }
 
-std::vector<int32_t> RandomTokens(int32_t n, int32_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng() % vocab);
-  return t;
-}
-
-// Prefill tokens/s: one forward over `n` tokens into a fresh cache.
-Result<Summary> BenchPrefill(const ModelFile& m, ThreadPool* pool, int32_t n, int32_t repeat) {
-  Transformer tf(m, pool);
-  const auto tokens = RandomTokens(n, m.config().vocab_size, 1);
-  std::vector<float> logits(m.config().vocab_size);
-  std::vector<double> rates;
-  for (int32_t r = 0; r <= repeat; ++r) {  // the first run warms up
-    ContiguousKVCache cache(tf.KVShape(n), {});
-    SeqChunk chunk{tokens, 0, &cache, logits.data(), false};
-    const double t0 = Now();
-    KVC_RETURN_IF_ERROR(tf.Forward({&chunk, 1}));
-    if (r > 0) rates.push_back(n / (Now() - t0));
+Result<std::vector<int32_t>> IntList(const std::string& s, const char* what) {
+  std::vector<int32_t> out;
+  for (const std::string& item : SplitList(s)) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (*end != '\0' || v < 0 || v > (1 << 24)) return InvalidArgument(std::string("bad ") + what + " entry '" + item + "'");
+    out.push_back(static_cast<int32_t>(v));
   }
-  return Summarize(rates);
+  return out;
 }
 
-// Decode tokens/s over `n` new tokens after a one-token prompt.
-Result<Summary> BenchDecode(Generator& gen, int32_t n, int32_t repeat) {
-  GenerateOptions opt;
-  opt.max_new_tokens = n + 1;
-  opt.sampling.temperature = 0;
-  std::vector<double> rates;
-  const std::vector<int32_t> prompt = {1};
-  for (int32_t r = 0; r <= repeat; ++r) {
-    KVC_ASSIGN_OR_RETURN(GenerationStats s, gen.Generate(prompt, opt, [](int32_t) { return true; }));
-    if (r > 0) rates.push_back(s.DecodeTokensPerSecond());
-  }
-  return Summarize(rates);
+std::string J(const Summary& s) {
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "{\"median\": %.4f, \"min\": %.4f, \"max\": %.4f, \"mean\": %.4f, \"stdev\": %.4f}",
+                s.median, s.min, s.max, s.mean, s.stdev);
+  return buf;
 }
 
-struct TableRow {
-  int32_t new_tokens = 0;
-  Summary cached, uncached;
-  bool same_tokens = true;
-};
-
-Result<TableRow> BenchTableRow(Generator& gen, const std::vector<int32_t>& prompt, int32_t n,
-                               int32_t repeat) {
-  TableRow row;
-  row.new_tokens = n;
-  std::vector<int32_t> out[2];
-  for (int use_cache = 1; use_cache >= 0; --use_cache) {
-    GenerateOptions opt;
-    opt.max_new_tokens = n;
-    opt.sampling.temperature = 0;
-    opt.cache.enabled = use_cache;
-    std::vector<double> secs;
-    for (int32_t r = 0; r < repeat; ++r) {
-      std::vector<int32_t> toks;
-      const double t0 = Now();
-      KVC_RETURN_IF_ERROR(
-          gen.Generate(prompt, opt, [&](int32_t t) { toks.push_back(t); return true; }).status());
-      secs.push_back(Now() - t0);
-      out[use_cache] = std::move(toks);
-    }
-    (use_cache ? row.cached : row.uncached) = Summarize(secs);
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
   }
-  row.same_tokens = out[0] == out[1];
-  return row;
+  return out + "\"";
 }
 
 int Run(const BenchArgs& a) {
@@ -103,51 +73,141 @@ int Run(const BenchArgs& a) {
   if (!path.ok()) return Fail(path.status().message());
   auto m = ModelFile::Open(path.value());
   if (!m.ok()) return Fail(m.status().message());
-  const ModelConfig& c = m.value()->config();
+  auto depths = IntList(a.depths, "--depth");
+  if (!depths.ok()) return Fail(depths.status().message());
+  auto table = IntList(a.table, "--table");
+  if (!table.ok()) return Fail(table.status().message());
+  auto base_kv = a.kv.ToOptions();
+  if (!base_kv.ok()) return Fail(base_kv.status().message());
+  std::vector<KVCacheOptions> configs;
+  for (const std::string& layout : SplitList(a.kv_layouts)) {
+    for (const std::string& type : SplitList(a.kv_types)) {
+      KVCacheOptions o = base_kv.value();
+      auto l = ParseKVLayout(layout);
+      auto t = ParseKVType(type);
+      if (!l.ok()) return Fail(l.status().message());
+      if (!t.ok()) return Fail(t.status().message());
+      o.layout = l.value();
+      o.type_k = o.type_v = t.value();
+      configs.push_back(o);
+    }
+  }
+  const ModelFile& model = *m.value();
+  const ModelConfig& c = model.config();
   ThreadPool pool(a.threads);
+  Transformer tf(model, &pool);
+  Generator gen(model, &pool);
   std::printf("model: %s (%s, %d layers, dim %d, %d heads / %d kv heads, vocab %d, %.1f M params, %.1f MiB)\n",
               path.value().c_str(), ArchName(c.arch), c.n_layers, c.dim, c.n_heads, c.n_kv_heads,
-              c.vocab_size, c.ParameterCount() / 1e6, m.value()->WeightBytes() / 1048576.0);
-  std::printf("threads: %d, repeats: %d (median of repeats; the first run of each is a warm-up)\n\n",
+              c.vocab_size, c.ParameterCount() / 1e6, model.WeightBytes() / 1048576.0);
+  std::printf("threads: %d, repeats: %d (medians; the first run of each measurement is a warm-up)\n",
               pool.size(), a.repeat);
-  Generator gen(*m.value(), &pool);
+
+  // Bandwidth first, on a quiet machine state, over a buffer far larger than the caches.
+  const double bw = MeasureReadBandwidth(&pool, static_cast<size_t>(a.bandwidth_gib * (1ull << 30)), 5);
+  const size_t weight_bytes = DecodeWeightBytes(model);
+  std::printf("streaming read bandwidth: %.1f GB/s; weights read per decoded token: %.1f MB\n\n",
+              bw / 1e9, weight_bytes / 1e6);
 
   const int32_t pp = std::min(a.pp, c.context_length);
-  auto prefill = BenchPrefill(*m.value(), &pool, pp, a.repeat);
+  auto prefill = BenchPrefill(tf, pp, a.repeat);
   if (!prefill.ok()) return Fail(prefill.status().message());
-  const int32_t tg = std::min(a.tg, c.context_length - 2);
-  auto decode = BenchDecode(gen, tg, a.repeat);
-  if (!decode.ok()) return Fail(decode.status().message());
-  std::printf("| test | tokens/s (median) | min | max |\n|---|---|---|---|\n");
-  std::printf("| pp%d | %.1f | %.1f | %.1f |\n", pp, prefill->median, prefill->min, prefill->max);
-  std::printf("| tg%d | %.1f | %.1f | %.1f |\n\n", tg, decode->median, decode->min, decode->max);
-  if (a.skip_table) return 0;
+  // Matmul FLOPs per token (2 per weight multiply-add), attention excluded.
+  const double flops_per_token = 2.0 * (c.ParameterCount() - static_cast<double>(c.vocab_size) * c.dim *
+                                        (c.tied_embeddings ? 0 : 1));
+  std::printf("| test | tokens/s (median) | min | max | notes |\n|---|---|---|---|---|\n");
+  std::printf("| pp%d | %.1f | %.1f | %.1f | %.1f GFLOP/s in matmuls |\n", pp, prefill->median,
+              prefill->min, prefill->max, prefill->median * flops_per_token / 1e9);
 
-  std::printf("With vs without KV cache (greedy, %d-token prompt, milliseconds: mean ± stdev over %d runs)\n",
-              a.table_prompt, a.repeat);
-  std::printf("| new tokens | with cache (ms) | without cache (ms) | speedup | same tokens |\n");
-  std::printf("|---|---|---|---|---|\n");
-  const auto prompt = RandomTokens(a.table_prompt, c.vocab_size, 7);
-  std::stringstream ss(a.table);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const int32_t n = std::atoi(item.c_str());
-    if (n <= 0) return Fail("bad --table entry '" + item + "'");
-    if (a.table_prompt + n > c.context_length) {
-      std::printf("| %d | (exceeds the context of %d) | | | |\n", n, c.context_length);
-      continue;
+  struct DepthRow {
+    KVCacheOptions kv;
+    DepthResult r;
+    double bytes_per_token, roofline;
+  };
+  std::vector<DepthRow> rows;
+  for (const KVCacheOptions& kv : configs) {
+    for (int32_t d : depths.value()) {
+      if (d + a.tg + 1 > c.context_length && c.arch == Arch::kGpt2) {
+        std::printf("| tg%d @ %d | (beyond gpt2's %d learned positions) | | | |\n", a.tg, d, c.context_length);
+        continue;
+      }
+      auto r = BenchDecodeAtDepth(tf, kv, d, a.tg, a.repeat);
+      if (!r.ok()) return Fail(r.status().message());
+      const double bpt = static_cast<double>(weight_bytes) + r->kv_bytes;
+      const double roof = bw / bpt;
+      rows.push_back({kv, r.value(), bpt, roof});
+      std::printf("| tg%d @ depth %d, KV %s | %.1f | %.1f | %.1f | %.1f MB/token, roofline %.1f tok/s, %.0f%% of it |\n",
+                  a.tg, d, KVFlags::Describe(kv).c_str(), r->tok_s.median, r->tok_s.min, r->tok_s.max,
+                  bpt / 1e6, roof, 100.0 * r->tok_s.median / roof);
+      std::fflush(stdout);
     }
-    auto row = BenchTableRow(gen, prompt, n, a.repeat);
-    if (!row.ok()) return Fail(row.status().message());
-    std::printf("| %d | %.3f ± %.3f | %.3f ± %.3f | %.2fx | %s |\n", n, 1e3 * row->cached.mean,
-                1e3 * row->cached.stdev, 1e3 * row->uncached.mean, 1e3 * row->uncached.stdev,
-                row->uncached.mean / row->cached.mean, row->same_tokens ? "yes" : "NO");
-    std::fflush(stdout);
+  }
+
+  std::vector<CacheTableRow> table_rows;
+  if (!a.skip_table) {
+    std::printf("\nWith vs without KV cache (greedy, %d-token prompt, milliseconds: mean ± stdev over %d runs)\n",
+                a.table_prompt, a.repeat);
+    std::printf("| new tokens | with cache (ms) | without cache (ms) | speedup | same tokens |\n|---|---|---|---|---|\n");
+    const auto prompt = RandomTokens(a.table_prompt, c.vocab_size, 7);
+    for (int32_t n : table.value()) {
+      if (n <= 0 || a.table_prompt + n > c.context_length) {
+        std::printf("| %d | (outside the context of %d) | | | |\n", n, c.context_length);
+        continue;
+      }
+      auto row = BenchCacheTable(gen, prompt, n, a.repeat);
+      if (!row.ok()) return Fail(row.status().message());
+      table_rows.push_back(row.value());
+      std::printf("| %d | %.3f ± %.3f | %.3f ± %.3f | %.2fx | %s |\n", n, 1e3 * row->cached_s.mean,
+                  1e3 * row->cached_s.stdev, 1e3 * row->uncached_s.mean, 1e3 * row->uncached_s.stdev,
+                  row->uncached_s.mean / row->cached_s.mean, row->same_tokens ? "yes" : "NO");
+      std::fflush(stdout);
+    }
+  }
+
+  if (!a.json.empty()) {
+    std::ostringstream js;
+    const DepthRow* first = rows.empty() ? nullptr : &rows.front();
+    js << "{\n  \"model\": " << Quote(path.value()) << ",\n  \"arch\": " << Quote(ArchName(c.arch))
+       << ",\n  \"parameters\": " << c.ParameterCount() << ",\n  \"weight_bytes\": " << model.WeightBytes()
+       << ",\n  \"threads\": " << pool.size() << ",\n  \"repeat\": " << a.repeat
+       << ",\n  \"pp_tokens\": " << pp << ",\n  \"pp_tok_s\": " << prefill->median
+       << ",\n  \"pp\": " << J(prefill.value()) << ",\n  \"pp_gflop_s\": " << prefill->median * flops_per_token / 1e9
+       << ",\n  \"tg_tokens\": " << a.tg << ",\n  \"tg_tok_s\": " << (first ? first->r.tok_s.median : 0)
+       << ",\n  \"bandwidth_gb_s\": " << bw / 1e9
+       << ",\n  \"bytes_per_token\": " << (first ? first->bytes_per_token : weight_bytes)
+       << ",\n  \"roofline_tok_s\": " << (first ? first->roofline : bw / weight_bytes)
+       << ",\n  \"roofline_fraction\": " << (first ? first->r.tok_s.median / first->roofline : 0)
+       << ",\n  \"depth\": [";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const DepthRow& r = rows[i];
+      js << (i ? ",\n" : "\n") << "    {\"depth\": " << r.r.depth << ", \"kv_type\": "
+         << Quote(KVTypeName(r.kv.type_k)) << ", \"kv_layout\": " << Quote(KVLayoutName(r.kv.layout))
+         << ", \"kv\": " << Quote(KVFlags::Describe(r.kv)) << ", \"tg_tok_s\": " << r.r.tok_s.median
+         << ", \"tg\": " << J(r.r.tok_s) << ", \"kv_bytes\": " << r.r.kv_bytes
+         << ", \"bytes_per_token\": " << r.bytes_per_token << ", \"roofline_tok_s\": " << r.roofline
+         << ", \"roofline_fraction\": " << r.r.tok_s.median / r.roofline << "}";
+    }
+    js << "\n  ],\n  \"cache_table\": [";
+    for (size_t i = 0; i < table_rows.size(); ++i) {
+      const CacheTableRow& r = table_rows[i];
+      js << (i ? ",\n" : "\n") << "    {\"new_tokens\": " << r.new_tokens << ", \"cached_s\": " << J(r.cached_s)
+         << ", \"uncached_s\": " << J(r.uncached_s) << ", \"speedup\": " << r.uncached_s.mean / r.cached_s.mean
+         << ", \"same_tokens\": " << (r.same_tokens ? "true" : "false") << "}";
+    }
+    js << "\n  ]\n}\n";
+    if (a.json == "-") {
+      std::fputs(js.str().c_str(), stdout);
+    } else {
+      std::ofstream out(a.json);
+      out << js.str();
+      if (!out) return Fail("cannot write " + a.json);
+      std::printf("\nwrote %s\n", a.json.c_str());
+    }
   }
   return 0;
 }
 
-RegisterCommand reg("bench", "Benchmark prefill, decode and cached vs uncached generation",
+RegisterCommand reg("bench", "Benchmark prefill, decode at KV depths, roofline, cached vs uncached",
                     [](CLI::App& sub) {
   auto a = std::make_shared<BenchArgs>();
   sub.add_option("-m,--model", a->model, "Model file (default: a synthetic model)");
@@ -155,10 +215,17 @@ RegisterCommand reg("bench", "Benchmark prefill, decode and cached vs uncached g
   sub.add_option("-t,--threads", a->threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
   sub.add_option("-r,--repeat", a->repeat, "Repetitions per measurement")->check(CLI::PositiveNumber);
   sub.add_option("--pp", a->pp, "Prompt tokens for the prefill test")->check(CLI::PositiveNumber);
-  sub.add_option("--tg", a->tg, "New tokens for the decode test")->check(CLI::PositiveNumber);
+  sub.add_option("--tg", a->tg, "New tokens for the decode tests")->check(CLI::PositiveNumber);
+  sub.add_option("--depth", a->depths, "KV depths for the decode test, e.g. 0,1024,4096,16384");
+  sub.add_option("--kv-types", a->kv_types, "KV types for the decode tests, e.g. f32,f16,q8,q4");
+  sub.add_option("--kv-layouts", a->kv_layouts, "KV layouts for the decode tests, e.g. paged,contiguous");
   sub.add_option("--table", a->table, "New-token counts for the cached vs uncached table");
   sub.add_option("--table-prompt", a->table_prompt, "Prompt tokens for the table")->check(CLI::PositiveNumber);
   sub.add_flag("--no-table", a->skip_table, "Skip the cached vs uncached table");
+  sub.add_option("--json", a->json, "Also write the results as JSON to this file ('-' for stdout)");
+  sub.add_option("--bandwidth-gib", a->bandwidth_gib, "Buffer size of the bandwidth probe (GiB)")
+      ->check(CLI::Range(0.0625, 64.0));
+  a->kv.Add(sub);
   return [a] { return Run(*a); };
 });
 
