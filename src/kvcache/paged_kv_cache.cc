@@ -1,5 +1,6 @@
 #include "kvcache/paged_kv_cache.h"
 
+#include <cstring>
 #include <new>
 
 #include "quant/kv_quant.h"
@@ -102,6 +103,69 @@ void PagedKVCache::ReleaseStorageBelow(int32_t first) {
       --held_;
     }
   }
+}
+
+bool PagedKVCache::SupportsSharing(const KVSpec& spec) {
+  const bool ring = (IsQuantized(spec.type_k) || IsQuantized(spec.type_v)) && spec.residual > 0;
+  return !ring && !spec.KiviKeys() && spec.window == 0;
+}
+
+Status PagedKVCache::AdoptPrefix(std::span<const BlockId> blocks) {
+  if (!SupportsSharing(spec())) return Unsupported("this KV cache configuration cannot share blocks");
+  if (size() != 0 || !table_.empty()) return InvalidArgument("AdoptPrefix needs an empty cache");
+  const int32_t n = static_cast<int32_t>(blocks.size()) * pool_->block_size();
+  if (n > spec().max_tokens) return OutOfRange("shared prefix longer than the cache capacity");
+  BlockPool& bp = pool_->blocks();
+  for (BlockId id : blocks) {
+    if (bp.ref_count(id) == 0) {
+      bp.Acquire(id);
+    } else {
+      bp.Ref(id);
+    }
+    table_.push_back(id);
+    ++held_;
+  }
+  Commit(n);
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<PagedKVCache>> PagedKVCache::Fork() const {
+  if (!SupportsSharing(spec())) return Unsupported("this KV cache configuration cannot share blocks");
+  auto copy = std::make_unique<PagedKVCache>(pool_);
+  for (BlockId id : table_) {
+    pool_->blocks().Ref(id);
+    copy->table_.push_back(id);
+    ++copy->held_;
+  }
+  copy->Commit(size());
+  return copy;
+}
+
+Status PagedKVCache::MakeWritable(int32_t slot) {
+  const size_t i = static_cast<size_t>(slot / pool_->block_size());
+  if (i >= table_.size() || table_[i] == kReleased) return Status::Ok();
+  BlockPool& bp = pool_->blocks();
+  const BlockId old = table_[i];
+  if (bp.ref_count(old) == 1) {
+    bp.Unregister(old);  // content changes from here on
+    return Status::Ok();
+  }
+  auto fresh = bp.Allocate();
+  if (!fresh) return OutOfMemory("KV block pool exhausted: no block for copy-on-write");
+  for (int32_t l = 0; l < spec().n_layers; ++l) {
+    for (bool key : {true, false}) {
+      const size_t stride = pool_->block_stride(key);
+      std::memcpy(pool_->base(l, key) + *fresh * stride, pool_->base(l, key) + old * stride, stride);
+    }
+  }
+  bp.Unref(old);
+  table_[i] = *fresh;
+  return Status::Ok();
+}
+
+Status PagedKVCache::Reserve(int32_t n) {
+  if (n > 0 && size() % pool_->block_size() != 0) KVC_RETURN_IF_ERROR(MakeWritable(size()));
+  return BlockedKVCache::Reserve(n);
 }
 
 size_t PagedKVCache::StorageBytes() const { return static_cast<size_t>(held_) * pool_->BytesPerBlock(); }

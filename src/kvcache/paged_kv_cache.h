@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "kvcache/block_pool.h"
@@ -49,6 +50,23 @@ class PagedKVCache : public BlockedKVCache {
   const std::vector<BlockId>& table() const { return table_; }
   static constexpr BlockId kReleased = -1;
 
+  // Whether blocks of this spec can be shared between sequences: every token's K/V must live in
+  // blocks (no private f32 residual ring) and stay there (no sliding window).
+  static bool SupportsSharing(const KVSpec& spec);
+
+  // Starts an empty cache on `blocks`, full blocks already holding the first
+  // blocks.size() * block_size tokens (a prefix-cache hit; cached unreferenced blocks are
+  // revived). Needs SupportsSharing.
+  Status AdoptPrefix(std::span<const BlockId> blocks);
+
+  // A second sequence sharing every block of this one; the first write into a shared partial
+  // block copies it (copy-on-write). Needs SupportsSharing.
+  Result<std::unique_ptr<PagedKVCache>> Fork() const;
+
+  // Prepare, with copy-on-write: a shared (or hash-registered) block about to receive new slots
+  // is replaced by a private copy first.
+  Status Reserve(int32_t n) override;
+
  protected:
   Status EnsureStorage(int32_t stored) override;
   void ReleaseStorageFrom(int32_t stored) override;
@@ -60,6 +78,9 @@ class PagedKVCache : public BlockedKVCache {
   size_t StorageBytes() const override;
 
  private:
+  // Makes the block holding slot `slot` private and writable (copy if shared, forget its hash).
+  Status MakeWritable(int32_t slot);
+
   std::shared_ptr<PagedKVPool> pool_;
   std::vector<BlockId> table_;  // logical block -> physical block (kReleased: left the window)
   int32_t held_ = 0;            // blocks currently referenced
