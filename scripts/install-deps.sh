@@ -2,7 +2,7 @@
 # Installs the Debian packages kvcache needs to build and test, only when some are missing.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ clang libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev
-      libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libxxhash-dev libzstd-dev python3)
+      libcli11-dev nlohmann-json3-dev libcpp-httplib-dev pkg-config libxxhash-dev libzstd-dev python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
