@@ -23,8 +23,9 @@ Status ContiguousKVCache::Resize(int32_t capacity) {
   const int32_t old_bs = block_size();
   const size_t old_k = capacity_ ? SideBlockBytes(true, old_bs) / spec().n_kv_heads : 0;
   const size_t old_v = capacity_ ? SideBlockBytes(false, old_bs) / spec().n_kv_heads : 0;
-  const size_t new_k = SideBlockBytes(true, std::max(capacity, 1)) / spec().n_kv_heads;
-  const size_t new_v = SideBlockBytes(false, std::max(capacity, 1)) / spec().n_kv_heads;
+  // A capacity of 0 (every token fits in the residual ring) allocates nothing.
+  const size_t new_k = SideBlockBytes(true, capacity) / spec().n_kv_heads;
+  const size_t new_v = SideBlockBytes(false, capacity) / spec().n_kv_heads;
   try {
     for (int side = 0; side < 2; ++side) {
       auto& bufs = side == 0 ? k_ : v_;
