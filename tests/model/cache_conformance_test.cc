@@ -85,7 +85,9 @@ TEST_P(CacheConformance, CachedDecodeEqualsRecompute) {
     for (float x : ref) max_ref = std::max(max_ref, double(std::fabs(x)));
     const double diff = MaxAbsDiff(logits, ref);
     worst = std::max(worst, diff / std::max(1.0, max_ref));
-    if (st.k == KVType::kF32 && st.v == KVType::kF32) ASSERT_LT(diff, 1e-4) << "step " << step;
+    if (st.k == KVType::kF32 && st.v == KVType::kF32) {
+      ASSERT_LT(diff, 1e-4) << "step " << step;
+    }
     ASSERT_LT(diff, st.rel_tol * std::max(1.0, max_ref)) << "step " << step;
     // Decode the reference's greedy choice so every configuration follows one trajectory.
     seq.push_back(Argmax(ref.data(), vocab));
