@@ -80,6 +80,8 @@ void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* p
 #endif
 #if defined(KVC_MATMUL_VNNI)
   if (quantized) rows_fn = Avx512RowsQ;
+  thread_local ScratchBuffer q4_buf;
+  if (w.type == DType::kQ4_0) a.xq4 = PackActsQ4(a.qx, n, w.cols, &q4_buf, &a.xq4_stride);
 #endif
 #if defined(KVC_MATMUL_BF16)
   if (w.type == DType::kBF16) {
@@ -90,7 +92,8 @@ void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* p
 
   // Capture only two pointers so std::function stores the lambda without allocating.
   const MatMulArgs* ap = &a;
-  pool->ParallelFor(w.rows, [ap, rows_fn](int64_t r0, int64_t r1, int) { rows_fn(*ap, r0, r1); });
+  pool->ParallelFor(w.rows, [ap, rows_fn](int64_t r0, int64_t r1, int) { rows_fn(*ap, r0, r1); },
+                    ThreadPool::GrainFor(static_cast<double>(n) * w.cols));
 }
 
 void MatVec(const MatView& w, const float* x, float* y, ThreadPool* pool) {

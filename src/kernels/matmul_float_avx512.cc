@@ -5,6 +5,8 @@
 
 #if defined(KVC_MATMUL_AVX512)
 #include <immintrin.h>
+// GCC 12 flags the intentionally undefined upper lanes inside the cast intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace kvc::internal {
 namespace {

@@ -60,6 +60,15 @@ struct QuantizedActs {
 // Quantizes X [n, cols] (cols a multiple of 32) into `buf` with zero padding to kActGroup.
 QuantizedActs QuantizeActs(const float* x, int64_t n, int64_t cols, ScratchBuffer* buf);
 
+// Activations of 4 blocks laid out for Q4_0 weights (see matmul_q_avx512.cc): the first and the
+// second 16 values of each block, the lane offsets and the lane scales.
+struct alignas(64) Q4ActUnit {
+  int8_t lo[64];
+  int8_t hi[64];
+  int32_t init[16];
+  float dx[16];
+};
+
 // Kernel entry points. Each computes y for rows [r0, r1) of w and all n tokens; X is given as
 // f32 and (for quantized weights) quantized. Y is [n, w.rows].
 struct MatMulArgs {
@@ -68,6 +77,8 @@ struct MatMulArgs {
   QuantizedActs qx;           // set for Q8_0 / Q4_0
   const uint16_t* xbf = nullptr;  // [n, xbf_stride] bf16 copy of X, set for BF16 when used
   int64_t xbf_stride = 0;
+  const Q4ActUnit* xq4 = nullptr;  // [n, xq4_stride] set for Q4_0 on VNNI builds
+  int64_t xq4_stride = 0;
   int64_t n = 0;
   float* y = nullptr;
 };
@@ -88,8 +99,11 @@ void Avx512PackedGemm(const MatMulArgs& a, int64_t r0, int64_t r1);
 constexpr int64_t kGemmPanelRows = 32;
 #endif
 
-#if defined(KVC_MATMUL_AVX512) && defined(__AVX512VNNI__)
+#if defined(KVC_MATMUL_AVX512) && defined(__AVX512VNNI__) && defined(__AVX512VBMI__)
 #define KVC_MATMUL_VNNI 1
+// Repacks quantized activations for the Q4_0 kernel (once per call).
+const Q4ActUnit* PackActsQ4(const QuantizedActs& q, int64_t n, int64_t cols, ScratchBuffer* buf,
+                            int64_t* stride);
 #endif
 #if defined(KVC_MATMUL_AVX512) && defined(__AVX512BF16__)
 #define KVC_MATMUL_BF16 1
