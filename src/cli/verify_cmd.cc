@@ -29,11 +29,16 @@ int Run(const VerifyArgs& a) {
   if (!loaded.ok()) return Fail(loaded.status().message());
   ThreadPool pool(a.threads);
   Transformer tf(*loaded->file, &pool);
-  Verifier verifier(tf, kv.value());
+  auto policy = a.kv.Policy(tf.config().context_length);
+  if (!policy.ok()) return Fail(policy.status().message());
+  Verifier verifier(tf, kv.value(), policy.value());
   const Tokenizer& tok = *loaded->tokenizer;
-  const bool exact_required = kv->type_k == KVType::kF32 && kv->type_v == KVType::kF32 && kv->window == 0;
-  std::printf("candidate: %s  |  reference: f32, full recomputation every step\n",
-              KVFlags::Describe(kv.value()).c_str());
+  const bool exact_required = kv->type_k == KVType::kF32 && kv->type_v == KVType::kF32 &&
+                              kv->window == 0 && !policy->active();
+  std::printf("candidate: %s%s  |  reference: f32, full recomputation every step\n",
+              KVFlags::Describe(kv.value()).c_str(),
+              policy->active() ? (" + keep " + std::to_string(policy->keep) + " of at most " +
+                                  std::to_string(policy->limit) + " tokens").c_str() : "");
   bool failed = false;
   double mean_kl = 0;
   if (!a.text.empty()) {

@@ -35,6 +35,14 @@ LogitsDiff CompareLogits(const float* ref, const float* cand, int32_t n) {
   return d;
 }
 
+Status Verifier::CandidateStep(KVCache& cache, const int32_t* token, float* logits) {
+  if (const int32_t drop = shift_.DiscardFor(cache.size(), 1); drop > 0) {
+    KVC_RETURN_IF_ERROR(cache.RemoveRange(shift_.keep, drop, tf_.KeyRekey()));
+  }
+  SeqChunk c{std::span<const int32_t>(token, 1), cache.size(), &cache, logits, false};
+  return tf_.Forward({&c, 1});
+}
+
 Result<VerifySummary> Verifier::Generate(std::span<const int32_t> prompt, int32_t n,
                                          const std::function<void(const VerifyStep&)>& on_step) {
   const int32_t vocab = tf_.config().vocab_size;
@@ -107,8 +115,7 @@ Result<PerplexityReport> Verifier::Perplexity(std::span<const int32_t> tokens, i
     KVC_ASSIGN_OR_RETURN(auto cand, MakeKVCache(tf_.KVShape(n), candidate_));
     std::vector<float> cand_logits(vocab);
     for (int32_t p = 0; p + 1 < n; ++p) {
-      SeqChunk c{std::span<const int32_t>(seg).subspan(p, 1), p, cand.get(), cand_logits.data(), false};
-      KVC_RETURN_IF_ERROR(tf_.Forward({&c, 1}));
+      KVC_RETURN_IF_ERROR(CandidateStep(*cand, &seg[p], cand_logits.data()));
       const float* rl = ref_logits.data() + static_cast<size_t>(p) * vocab;
       const LogitsDiff d = CompareLogits(rl, cand_logits.data(), vocab);
       rep.mean_kl += d.kl;

@@ -10,6 +10,7 @@
 
 #include "core/status.h"
 #include "kvcache/kv_cache_factory.h"
+#include "kvcache/shift_policy.h"
 #include "model/transformer.h"
 
 namespace kvc {
@@ -50,8 +51,9 @@ struct PerplexityReport {
 
 class Verifier {
  public:
-  Verifier(Transformer& transformer, const KVCacheOptions& candidate)
-      : tf_(transformer), candidate_(candidate) {}
+  // `shift` (sinks / context shift) applies to the candidate only.
+  Verifier(Transformer& transformer, const KVCacheOptions& candidate, ShiftPolicy shift = {})
+      : tf_(transformer), candidate_(candidate), shift_(shift) {}
 
   // Greedy generation of `n` tokens after `prompt`: the candidate decodes with its cache one
   // token per step; the reference recomputes the whole sequence each step. Both are fed the
@@ -64,8 +66,12 @@ class Verifier {
   Result<PerplexityReport> Perplexity(std::span<const int32_t> tokens, int32_t context, int32_t bos);
 
  private:
+  // Runs one token of the candidate, first applying the shift policy.
+  Status CandidateStep(KVCache& cache, const int32_t* token, float* logits);
+
   Transformer& tf_;
   KVCacheOptions candidate_;
+  ShiftPolicy shift_;
 };
 
 }  // namespace kvc
