@@ -222,7 +222,7 @@ TEST_F(ServerTest, HostileRequestsGetOpenAIErrorsAndTheServerStaysUp) {
   auto h = Client().Get("/health");
   ASSERT_TRUE(h);
   EXPECT_EQ(h->status, 200);
-  EXPECT_FALSE(Complete("Still alive", 4).empty() && false);
+  Complete("Still alive", 4);  // and it still completes
 }
 
 TEST_F(ServerTest, MetricsCountBlocksAndPrefixHits) {
