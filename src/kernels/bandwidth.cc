@@ -17,23 +17,23 @@
 namespace kvc {
 
 uint64_t StreamRead(const void* p, size_t bytes) {
+  const auto* b = static_cast<const uint8_t*>(p);
 #if defined(__AVX512F__)
-  // Four independent accumulators keep enough loads in flight; integer adds are cheap.
-  const auto* v = static_cast<const __m512i*>(p);
-  const size_t n = bytes / 64;
+  // Two interleaved sequential streams (the two halves) read measurably faster than one on the
+  // development machine, and faster than four or eight; 4 accumulators keep loads in flight.
+  const size_t half = bytes / 128 * 64;
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    a0 = _mm512_add_epi64(a0, _mm512_load_si512(v + i));
-    a1 = _mm512_add_epi64(a1, _mm512_load_si512(v + i + 1));
-    a2 = _mm512_add_epi64(a2, _mm512_load_si512(v + i + 2));
-    a3 = _mm512_add_epi64(a3, _mm512_load_si512(v + i + 3));
+  for (size_t i = 0; i < half; i += 128) {
+    a0 = _mm512_add_epi64(a0, _mm512_load_si512(b + i));
+    a1 = _mm512_add_epi64(a1, _mm512_load_si512(b + half + i));
+    a2 = _mm512_add_epi64(a2, _mm512_load_si512(b + i + 64));
+    a3 = _mm512_add_epi64(a3, _mm512_load_si512(b + half + i + 64));
   }
-  for (; i < n; ++i) a0 = _mm512_add_epi64(a0, _mm512_load_si512(v + i));
-  return static_cast<uint64_t>(
-      _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3))));
+  for (size_t i = 2 * half; i < bytes; i += 64) a0 = _mm512_add_epi64(a0, _mm512_load_si512(b + i));
+  return static_cast<uint64_t>(_mm512_reduce_add_epi64(
+      _mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3))));
 #else
-  const auto* w = static_cast<const uint64_t*>(p);
+  const auto* w = reinterpret_cast<const uint64_t*>(b);
   uint64_t s[8] = {};
   for (size_t i = 0; i < bytes / 8; i += 8) {
     for (int k = 0; k < 8; ++k) s[k] += w[i + k];

@@ -12,9 +12,10 @@
 #include "kernels/matmul_internal.h"
 
 #if defined(KVC_MATMUL_VNNI)
-#include <immintrin.h>
 // GCC 12 flags the intentionally undefined upper lanes inside the cast intrinsics.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
 
 #include <algorithm>
 
