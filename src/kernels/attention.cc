@@ -12,6 +12,18 @@ namespace {
 
 constexpr int32_t kChunk = 64;  // keys scored per online-softmax update
 
+inline float Dot(const float* a, const float* b, int32_t n) {
+  float s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int32_t d = 0; d < n; ++d) s += a[d] * b[d];
+  return s;
+}
+
+inline void Axpy(float a, const float* x, float* y, int32_t n) {
+#pragma omp simd
+  for (int32_t d = 0; d < n; ++d) y[d] += a * x[d];
+}
+
 // Reads keys/values of one KV head in their stored format. Rows in blocks are decoded inside the
 // dot product when one query head reads them; with several (GQA) the row is decoded once into a
 // small buffer and reused, so a shared KV head is read once.
@@ -35,12 +47,7 @@ class SideReader {
 
   // Dot of q with slot t without materializing the row (per-token formats).
   float Dot(int32_t t, const float* q, float* tmp) const {
-    if (t >= side_.n_stored || side_.kivi || side_.type == KVType::kF32) {
-      const float* r = Row(t, tmp);
-      float s = 0;
-      for (int32_t d = 0; d < hd_; ++d) s += q[d] * r[d];
-      return s;
-    }
+    if (t >= side_.n_stored || side_.kivi || side_.type == KVType::kF32) return kvc::Dot(q, Row(t, tmp), hd_);
     return DotKVRow(side_.type, view_.Stored(side_, head_, t), q, hd_, side_.group);
   }
 
@@ -50,8 +57,7 @@ class SideReader {
       AxpyKVRow(side_.type, view_.Stored(side_, head_, t), a, acc, hd_, side_.group);
       return;
     }
-    const float* r = Row(t, tmp);
-    for (int32_t d = 0; d < hd_; ++d) acc[d] += a * r[d];
+    kvc::Axpy(a, Row(t, tmp), acc, hd_);
   }
 
  private:
@@ -90,12 +96,7 @@ void AttendOne(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_
         continue;
       }
       const float* k = keys.Row(c0 + t, row);
-      for (int32_t g = 0; g < group; ++g) {
-        const float* qg = qh + g * hd;
-        float dot = 0;
-        for (int32_t d = 0; d < hd; ++d) dot += qg[d] * k[d];
-        scores[g * kChunk + t] = dot * scale;
-      }
+      for (int32_t g = 0; g < group; ++g) scores[g * kChunk + t] = Dot(qh + g * hd, k, hd) * scale;
     }
     // Rescale running sums once per chunk to the new maximum, then accumulate.
     for (int32_t g = 0; g < group; ++g) {
@@ -118,11 +119,7 @@ void AttendOne(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_
         continue;
       }
       const float* v = values.Row(c0 + t, row);
-      for (int32_t g = 0; g < group; ++g) {
-        const float p = scores[g * kChunk + t];
-        float* ag = acc + g * hd;
-        for (int32_t d = 0; d < hd; ++d) ag[d] += p * v[d];
-      }
+      for (int32_t g = 0; g < group; ++g) Axpy(scores[g * kChunk + t], v, acc + g * hd, hd);
     }
   }
   float* oh = out + static_cast<int64_t>(kv_head) * group * hd;

@@ -6,6 +6,7 @@ namespace kvc {
 
 void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* out) {
   float ss = 0;
+#pragma omp simd reduction(+ : ss)
   for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
   const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * inv * w[i];
@@ -13,9 +14,11 @@ void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* out) {
 
 void LayerNorm(const float* x, const float* w, const float* b, int64_t n, float eps, float* out) {
   float mean = 0;
+#pragma omp simd reduction(+ : mean)
   for (int64_t i = 0; i < n; ++i) mean += x[i];
   mean /= static_cast<float>(n);
   float var = 0;
+#pragma omp simd reduction(+ : var)
   for (int64_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
   const float inv = 1.0f / std::sqrt(var / static_cast<float>(n) + eps);
   for (int64_t i = 0; i < n; ++i) out[i] = (x[i] - mean) * inv * w[i] + b[i];

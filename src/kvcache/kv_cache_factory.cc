@@ -88,9 +88,11 @@ Result<std::unique_ptr<KVCache>> MakeKVCache(const KVSpec& shape, const KVCacheO
       }
       // Enough blocks for a full sequence (window: the window plus the block being filled).
       int32_t tokens = spec.max_tokens;
-      if (spec.window > 0) tokens = std::min(tokens, spec.window + kMaxChunkTokens + options.block_size);
-      const int32_t blocks = (tokens + options.block_size - 1) / options.block_size + 1;
-      KVC_ASSIGN_OR_RETURN(auto pool, PagedKVPool::Create(spec, options.block_size, blocks));
+      if (spec.window > 0) tokens = std::min(tokens, spec.window + kMaxChunkTokens + 2 * options.block_size);
+      const int32_t bs = static_cast<int32_t>(
+          EffectiveBlockSize(options.block_size, spec.KiviKeys() ? spec.group : 1));
+      const int32_t blocks = (tokens + bs - 1) / bs + 1;
+      KVC_ASSIGN_OR_RETURN(auto pool, PagedKVPool::Create(spec, bs, blocks));
       return std::unique_ptr<KVCache>(new PagedKVCache(std::move(pool)));
     }
   }

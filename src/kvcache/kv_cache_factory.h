@@ -37,6 +37,12 @@ Result<KVGrouping> ParseKVGrouping(const std::string& name);
 // need one to gather groups), 0 otherwise.
 int32_t DefaultResidual(KVType k, KVType v, KVGrouping grouping);
 
+// The paged block size used for `block` requested: KIVI key groups (`kivi_group` tokens; 1 when
+// keys are not KIVI-grouped) must not straddle blocks, so it rounds up to a multiple of the group.
+inline int64_t EffectiveBlockSize(int64_t block, int64_t kivi_group) {
+  return (block + kivi_group - 1) / kivi_group * kivi_group;
+}
+
 // Completes `shape` (layers, heads, head_dim, max_tokens) with the options, validated.
 Result<KVSpec> MakeKVSpec(KVSpec shape, const KVCacheOptions& options);
 

@@ -73,10 +73,6 @@ Status InitSide(const KVShape& s, const MemoryPlanOptions& o, KVType t, bool is_
                            " elements does not fill whole bytes (" + Str(KVTypeBits(t)) +
                            " bits each)");
   }
-  if (side->groups_along_tokens && o.layout == KVLayout::kPaged && o.block_size % g != 0) {
-    return InvalidArgument("KIVI keys group " + Str(g) + " tokens per channel: --kv-block " +
-                           Str(o.block_size) + " must be a multiple of the group size");
-  }
   side->bpe = {static_cast<uint64_t>(g * KVTypeBits(t) / 8 + KVGroupParamBytes(t)),
                static_cast<uint64_t>(g)};
   return Status::Ok();
@@ -220,9 +216,11 @@ Result<MemoryPlan> PlanKVMemory(const KVShape& shape, const MemoryPlanOptions& o
   }
   // K and V share slot indices (one block table), so both get the larger count, rounded up to
   // whole blocks (paged) or whole KIVI key groups.
-  const int64_t unit = options.layout == KVLayout::kPaged ? options.block_size
-                       : plan.k.groups_along_tokens       ? plan.k.group
-                                                          : 1;
+  const int64_t unit =
+      options.layout == KVLayout::kPaged
+          ? EffectiveBlockSize(options.block_size, plan.k.groups_along_tokens ? plan.k.group : 1)
+      : plan.k.groups_along_tokens ? plan.k.group
+                                   : 1;
   plan.slots = (slots + unit - 1) / unit * unit;
   Checked c;
   for (SidePlan* side : {&plan.k, &plan.v}) {
