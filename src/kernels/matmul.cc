@@ -14,7 +14,14 @@
 namespace kvc {
 namespace internal {
 
-QuantizedActs QuantizeActs(const float* x, int64_t n, int64_t cols, ScratchBuffer* buf) {
+#if defined(KVC_MATMUL_VNNI)
+constexpr bool kVnni = true;
+#else
+constexpr bool kVnni = false;
+#endif
+
+QuantizedActs QuantizeActs(const float* x, int64_t n, int64_t cols, ScratchBuffer* buf,
+                           ThreadPool* pool) {
   const int64_t stride = RoundUp(cols, kActGroup);
   const int64_t nb = stride / kActBlock;
   const size_t qs_bytes = static_cast<size_t>(n * stride);
@@ -24,11 +31,19 @@ QuantizedActs QuantizeActs(const float* x, int64_t n, int64_t cols, ScratchBuffe
   auto* d = reinterpret_cast<float*>(base + qs_bytes);
   auto* sum = reinterpret_cast<int32_t*>(base + qs_bytes + d_bytes);
   const int64_t nb_used = cols / kActBlock;
-  for (int64_t t = 0; t < n; ++t) {
-    QuantizeActsQ8(x + t * cols, cols, qs + t * stride, d + t * nb, sum + t * nb);
-    std::memset(qs + t * stride + cols, 0, stride - cols);
-    std::memset(d + t * nb + nb_used, 0, (nb - nb_used) * sizeof(float));
-    std::memset(sum + t * nb + nb_used, 0, (nb - nb_used) * sizeof(int32_t));
+  auto rows = [=](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      QuantizeActsQ8(x + t * cols, cols, qs + t * stride, d + t * nb, sum + t * nb);
+      std::memset(qs + t * stride + cols, 0, stride - cols);
+      std::memset(d + t * nb + nb_used, 0, (nb - nb_used) * sizeof(float));
+      std::memset(sum + t * nb + nb_used, 0, (nb - nb_used) * sizeof(int32_t));
+    }
+  };
+  if (pool != nullptr && n >= 8) {
+    const auto* rp = &rows;
+    pool->ParallelFor(n, [rp](int64_t t0, int64_t t1, int) { (*rp)(t0, t1); });
+  } else {
+    rows(0, n);
   }
   return {qs, d, sum, stride};
 }
@@ -72,7 +87,7 @@ void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* p
   a.n = n;
   a.y = y;
   const bool quantized = w.type == DType::kQ8_0 || w.type == DType::kQ4_0;
-  if (quantized) a.qx = QuantizeActs(x, n, w.cols, &act_buf);
+  if (quantized) a.qx = QuantizeActs(x, n, w.cols, &act_buf, pool);
 
   RowsFn rows_fn = GenericRows;
 #if defined(KVC_MATMUL_AVX512)
@@ -90,10 +105,19 @@ void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* p
   }
 #endif
 
+  int64_t units = w.rows;  // rows, or panels of rows for the packed kernels
+  double work_per_unit = static_cast<double>(n) * w.cols;
+#if defined(KVC_MATMUL_AVX512)
+  if (n >= kGemmMinTokens && (!quantized || kVnni)) {
+    rows_fn = Avx512PackedGemm;
+    units = (w.rows + kGemmPanelRows - 1) / kGemmPanelRows;
+    work_per_unit *= kGemmPanelRows;
+  }
+#endif
   // Capture only two pointers so std::function stores the lambda without allocating.
   const MatMulArgs* ap = &a;
-  pool->ParallelFor(w.rows, [ap, rows_fn](int64_t r0, int64_t r1, int) { rows_fn(*ap, r0, r1); },
-                    ThreadPool::GrainFor(static_cast<double>(n) * w.cols));
+  pool->ParallelFor(units, [ap, rows_fn](int64_t r0, int64_t r1, int) { rows_fn(*ap, r0, r1); },
+                    ThreadPool::GrainFor(work_per_unit));
 }
 
 void MatVec(const MatView& w, const float* x, float* y, ThreadPool* pool) {

@@ -57,8 +57,10 @@ struct QuantizedActs {
   }
 };
 
-// Quantizes X [n, cols] (cols a multiple of 32) into `buf` with zero padding to kActGroup.
-QuantizedActs QuantizeActs(const float* x, int64_t n, int64_t cols, ScratchBuffer* buf);
+// Quantizes X [n, cols] (cols a multiple of 32) into `buf` with zero padding to kActGroup;
+// tokens are split across `pool` when there are many.
+QuantizedActs QuantizeActs(const float* x, int64_t n, int64_t cols, ScratchBuffer* buf,
+                           ThreadPool* pool = nullptr);
 
 // Activations of 4 blocks laid out for Q4_0 weights (see matmul_q_avx512.cc): the first and the
 // second 16 values of each block, the lane offsets and the lane scales.
@@ -95,8 +97,11 @@ void Avx512RowsQ(const MatMulArgs& a, int64_t r0, int64_t r1);      // needs VNN
 void Avx512RowsFloat(const MatMulArgs& a, int64_t r0, int64_t r1);  // F32/F16/BF16
 // Packed (GEMM) kernels for prefill: rows [r0, r1) are packed panel by panel into a
 // 16-row-interleaved layout in per-thread scratch and reused across all n tokens.
-void Avx512PackedGemm(const MatMulArgs& a, int64_t r0, int64_t r1);
+// p0, p1: panels of kGemmPanelRows rows.
+void Avx512PackedGemm(const MatMulArgs& a, int64_t p0, int64_t p1);
 constexpr int64_t kGemmPanelRows = 32;
+// From this many tokens on, packing pays for itself (see bench/matmul_bench.cc).
+constexpr int64_t kGemmMinTokens = 4;
 #endif
 
 #if defined(KVC_MATMUL_AVX512) && defined(__AVX512VNNI__) && defined(__AVX512VBMI__)

@@ -210,19 +210,40 @@ TEST_P(MatMulTest, PrefillSized) {
 }
 
 TEST_P(MatMulTest, MatchesMatVecPerToken) {
-  // Each token of a product equals that token alone, up to the kernels' f32 rounding.
+  // Each token of a product equals that token alone up to both kernels' f32 rounding:
+  // |a - b| <= 2 gamma_k S, S bounding the magnitudes of the rounded terms (for quantized
+  // weights including the unsigned-offset terms, with |q dx| <= |x| + dx).
+  const DType type = GetParam();
   std::mt19937 rng(5);
   const int64_t rows = 45, cols = 1024, n = 9;
-  const std::vector<uint8_t> wb = MakeWeights(GetParam(), rows, cols, &rng);
+  const std::vector<uint8_t> wb = MakeWeights(type, rows, cols, &rng);
   const std::vector<float> x = MakeActs(n, cols, &rng);
-  const MatView w{GetParam(), wb.data(), rows, cols};
+  const MatView w{type, wb.data(), rows, cols};
   ThreadPool pool(2);
-  std::vector<float> y(rows * n), y1(rows);
+  std::vector<float> y(rows * n), y1(rows), wrow(cols), dx(cols / 32);
+  std::vector<int8_t> qs(cols);
+  std::vector<int32_t> sx(cols / 32);
   MatMul(w, x.data(), n, y.data(), &pool);
+  const double offset = type == DType::kQ8_0 ? 128 : 8;
   for (int64_t t = 0; t < n; ++t) {
-    MatVec(w, x.data() + t * cols, y1.data(), &pool);
+    const float* xt = x.data() + t * cols;
+    MatVec(w, xt, y1.data(), &pool);
+    if (IsQuant(type)) QuantizeActsQ8Ref(xt, cols, qs.data(), dx.data(), sx.data());
     for (int64_t r = 0; r < rows; ++r) {
-      EXPECT_NEAR(y[t * rows + r], y1[r], 1e-4 * (1 + std::fabs(y1[r]))) << t << "," << r;
+      DequantizeRow(type, w.row(r), wrow.data(), cols);
+      double bound = 0;
+      for (int64_t i = 0; i < cols; ++i) {
+        double wi = std::fabs(wrow[i]), xi = std::fabs(xt[i]);
+        if (IsQuant(type)) {
+          int wq[32];
+          wi += offset * std::fabs(BlockInts(type, w.row(r), i / 32, wq));
+          xi += dx[i / 32];
+        }
+        bound += wi * xi;
+      }
+      if (type == DType::kBF16) bound *= 1 + 1.0 / 128;  // x rounded to bf16 in both
+      EXPECT_LE(std::fabs(y[t * rows + r] - y1[r]), 2 * Gamma(cols + 16) * bound + 1e-30)
+          << t << "," << r;
     }
   }
 }

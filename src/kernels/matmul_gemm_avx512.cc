@@ -1,0 +1,359 @@
+// Prefill (n > 1) kernels: weights are packed panel by panel (32 rows = two zmm of 16 row lanes)
+// into per-thread scratch, in K chunks that stay in L1/L2, and each packed chunk is reused by
+// every token. Register tile: 2 x 16 rows x kNT tokens.
+//  * Q8_0 / Q4_0: packed as unsigned bytes (w + 128 / w + 8), 4 consecutive k per row lane, so
+//    vpdpbusd with a broadcast of 4 activation bytes adds 4 products per row. The int32 lane
+//    accumulators start at -offset * sum(x block), which makes them exact signed dot products;
+//    one convert and one FMA with dw * dx per block and row group.
+//  * F32 / F16: packed as f32, FMA with broadcast activations.
+//  * BF16: packed as bf16 pairs; vdpbf16ps with broadcast activation pairs (activations rounded
+//    to bf16, as vdpbf16ps needs) where available, else widened to f32 like F16.
+#include "kernels/matmul_internal.h"
+
+#if defined(KVC_MATMUL_AVX512)
+// GCC 12 flags the intentionally undefined upper lanes inside the cast intrinsics.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/fp16.h"
+#include "quant/ggml_blocks.h"
+
+namespace kvc::internal {
+namespace {
+
+constexpr int kNT = 6;           // tokens per register tile
+constexpr int kGroupRows = 16;   // rows per zmm
+constexpr int kPanelGroups = 2;  // zmm row groups per panel
+static_assert(kGemmPanelRows == kGroupRows * kPanelGroups, "panel shape");
+
+// Transposes a 16 x 16 matrix of dwords held as 16 row vectors.
+inline void Transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // r[4 i + e], lane L: rows 4i..4i+3, element 4 L + e
+    r[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i + 0], t[4 * i + 2]);
+    r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i + 0], t[4 * i + 2]);
+    r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int e = 0; e < 4; ++e) {
+    const __m512i ab_lo = _mm512_shuffle_i32x4(r[e], r[4 + e], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i ab_hi = _mm512_shuffle_i32x4(r[e], r[4 + e], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512i cd_lo = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i cd_hi = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], _MM_SHUFFLE(3, 2, 3, 2));
+    t[e] = _mm512_shuffle_i32x4(ab_lo, cd_lo, _MM_SHUFFLE(2, 0, 2, 0));
+    t[4 + e] = _mm512_shuffle_i32x4(ab_lo, cd_lo, _MM_SHUFFLE(3, 1, 3, 1));
+    t[8 + e] = _mm512_shuffle_i32x4(ab_hi, cd_hi, _MM_SHUFFLE(2, 0, 2, 0));
+    t[12 + e] = _mm512_shuffle_i32x4(ab_hi, cd_hi, _MM_SHUFFLE(3, 1, 3, 1));
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+inline __mmask16 RowMask(int valid) {
+  return valid >= 16 ? __mmask16(0xffff) : valid <= 0 ? __mmask16(0) : __mmask16((1u << valid) - 1);
+}
+
+// Where a tile's tokens read activations and write results.
+struct TileIo {
+  int64_t t0 = 0;    // first token
+  int nt = 0;        // tokens in the tile (<= kNT)
+  int64_t r0 = 0;    // first row of the panel
+  int valid = 0;     // rows of the panel that exist (<= 32)
+  bool accumulate = false;  // add to y (later K chunks) instead of overwriting
+};
+
+inline void StoreTile(const MatMulArgs& a, const TileIo& io, int t, int g, __m512 v) {
+  float* out = a.y + (io.t0 + t) * a.w.rows + io.r0 + g * kGroupRows;
+  const __mmask16 m = RowMask(io.valid - g * kGroupRows);
+  if (io.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, out));
+  _mm512_mask_storeu_ps(out, m, v);
+}
+
+template <typename Tile>
+void ForTokenTiles(const MatMulArgs& a, TileIo io, Tile&& tile) {
+  for (io.t0 = 0; io.t0 < a.n; io.t0 += kNT) {
+    io.nt = static_cast<int>(std::min<int64_t>(kNT, a.n - io.t0));
+    switch (io.nt) {
+      case 6: tile.template operator()<6>(io); break;
+      case 5: tile.template operator()<5>(io); break;
+      case 4: tile.template operator()<4>(io); break;
+      case 3: tile.template operator()<3>(io); break;
+      case 2: tile.template operator()<2>(io); break;
+      default: tile.template operator()<1>(io); break;
+    }
+  }
+}
+
+#if defined(KVC_MATMUL_VNNI)
+// ---- Quantized ----
+// Packed chunk: per block, per row group: 8 x 64 bytes (lane = row, 4 consecutive k) then the
+// 16 row scales as f32.
+constexpr int kQGroupBytes = 8 * 64 + 64;
+constexpr int kQBlockBytes = kPanelGroups * kQGroupBytes;
+constexpr int64_t kQChunkBlocks = 64;  // 2048 columns, 72 KiB packed
+
+// 64 unsigned bytes (w + offset) of blocks b and b + 1 (b1 may repeat b) of one row.
+inline __m512i UnsignedPair(DType type, const uint8_t* row, int64_t b, int64_t b1) {
+  if (type == DType::kQ8_0) {
+    const auto* blk = reinterpret_cast<const BlockQ8_0*>(row);
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].qs));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b1].qs));
+    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
+                            _mm512_set1_epi8(static_cast<char>(0x80)));
+  }
+  const auto* blk = reinterpret_cast<const BlockQ4_0*>(row);
+  // 128-bit lanes [q_b, q_b, q_b1, q_b1]; lanes 1 and 3 take the high nibbles.
+  __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b].qs)));
+  v = _mm512_mask_broadcast_i32x4(v, 0xff00,
+                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b1].qs)));
+  v = _mm512_mask_srli_epi16(v, 0xff00ff00u, v, 4);
+  return _mm512_and_si512(v, _mm512_set1_epi8(0x0f));
+}
+
+inline float BlockScale(DType type, const uint8_t* row, int64_t b) {
+  return type == DType::kQ8_0 ? F16ToF32(reinterpret_cast<const BlockQ8_0*>(row)[b].d)
+                              : F16ToF32(reinterpret_cast<const BlockQ4_0*>(row)[b].d);
+}
+
+// Packs blocks [b0, b1) of the panel's rows; rows past `valid` are zero (scale 0).
+void PackQ(const MatView& w, int64_t r0, int valid, int64_t b0, int64_t b1, uint8_t* out) {
+  for (int g = 0; g < kPanelGroups; ++g) {
+    for (int64_t b = b0; b < b1; b += 2) {
+      const bool pair = b + 1 < b1;
+      __m512i v[16];
+      for (int i = 0; i < 16; ++i) {
+        const int ri = g * kGroupRows + i;
+        v[i] = ri < valid ? UnsignedPair(w.type, w.row(r0 + ri), b, pair ? b + 1 : b)
+                          : _mm512_setzero_si512();
+      }
+      Transpose16(v);
+      uint8_t* dst = out + (b - b0) * kQBlockBytes + g * kQGroupBytes;
+      for (int j = 0; j < 8; ++j) _mm512_store_si512(dst + 64 * j, v[j]);
+      if (pair) {
+        for (int j = 0; j < 8; ++j) _mm512_store_si512(dst + kQBlockBytes + 64 * j, v[8 + j]);
+      }
+      for (int k = 0; k < (pair ? 2 : 1); ++k) {
+        auto* scales = reinterpret_cast<float*>(dst + k * kQBlockBytes + 8 * 64);
+        for (int i = 0; i < 16; ++i) {
+          const int ri = g * kGroupRows + i;
+          scales[i] = ri < valid ? BlockScale(w.type, w.row(r0 + ri), b + k) : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+template <int NT>
+void TileQ(const MatMulArgs& a, const TileIo& io, const uint8_t* packed, int64_t b0, int64_t nblk,
+           int32_t offset) {
+  const QuantizedActs& q = a.qx;
+  const int64_t nbs = q.stride / kQK;
+  __m512 facc[kPanelGroups][NT];
+  for (auto& row : facc) {
+    for (__m512& v : row) v = _mm512_setzero_ps();
+  }
+  for (int64_t bi = 0; bi < nblk; ++bi) {
+    const int64_t b = b0 + bi;
+    const uint8_t* pb = packed + bi * kQBlockBytes;
+    __m512i iacc[kPanelGroups][NT];
+    for (int t = 0; t < NT; ++t) {
+      const __m512i init = _mm512_set1_epi32(-offset * q.sum[(io.t0 + t) * nbs + b]);
+      for (int g = 0; g < kPanelGroups; ++g) iacc[g][t] = init;
+    }
+    for (int j = 0; j < 8; ++j) {
+      const __m512i w0 = _mm512_load_si512(pb + 64 * j);
+      const __m512i w1 = _mm512_load_si512(pb + kQGroupBytes + 64 * j);
+      for (int t = 0; t < NT; ++t) {
+        int32_t x4;
+        std::memcpy(&x4, q.qs + (io.t0 + t) * q.stride + b * kQK + 4 * j, 4);
+        const __m512i xb = _mm512_set1_epi32(x4);
+        iacc[0][t] = _mm512_dpbusd_epi32(iacc[0][t], w0, xb);
+        iacc[1][t] = _mm512_dpbusd_epi32(iacc[1][t], w1, xb);
+      }
+    }
+    const __m512 dw0 = _mm512_load_ps(reinterpret_cast<const float*>(pb + 8 * 64));
+    const __m512 dw1 = _mm512_load_ps(reinterpret_cast<const float*>(pb + kQGroupBytes + 8 * 64));
+    for (int t = 0; t < NT; ++t) {
+      const __m512 dx = _mm512_set1_ps(q.d[(io.t0 + t) * nbs + b]);
+      facc[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[0][t]), _mm512_mul_ps(dw0, dx), facc[0][t]);
+      facc[1][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[1][t]), _mm512_mul_ps(dw1, dx), facc[1][t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    for (int g = 0; g < kPanelGroups; ++g) StoreTile(a, io, t, g, facc[g][t]);
+  }
+}
+
+void GemmQ(const MatMulArgs& a, int64_t p0, int64_t p1) {
+  thread_local ScratchBuffer pack_buf;
+  auto* packed = static_cast<uint8_t*>(pack_buf.Get(kQChunkBlocks * kQBlockBytes));
+  const int64_t nb = a.w.cols / kQK;
+  const int32_t offset = a.w.type == DType::kQ8_0 ? 128 : 8;
+  for (int64_t p = p0; p < p1; ++p) {
+    TileIo io;
+    io.r0 = p * kGemmPanelRows;
+    io.valid = static_cast<int>(std::min<int64_t>(kGemmPanelRows, a.w.rows - io.r0));
+    for (int64_t b0 = 0; b0 < nb; b0 += kQChunkBlocks) {
+      const int64_t nblk = std::min(kQChunkBlocks, nb - b0);
+      PackQ(a.w, io.r0, io.valid, b0, b0 + nblk, packed);
+      io.accumulate = b0 > 0;
+      ForTokenTiles(a, io, [&]<int NT>(const TileIo& tio) {
+        TileQ<NT>(a, tio, packed, b0, nblk, offset);
+      });
+    }
+  }
+}
+#endif  // KVC_MATMUL_VNNI
+
+// ---- Float ----
+// Packed chunk: F32/F16 (and BF16 without vdpbf16ps): per k, 32 f32 (row group 0 then 1).
+// BF16 with vdpbf16ps: per k pair, 32 dwords of two bf16 (k even in the low half).
+constexpr int64_t kFChunkCols = 512;  // 64 KiB packed
+
+// 16 f32 weights of row `row` at columns [c, c + 16) (masked past `cols`).
+inline __m512 LoadF32(DType type, const uint8_t* row, int64_t c, int64_t cols) {
+  const __mmask16 m = RowMask(static_cast<int>(std::min<int64_t>(16, cols - c)));
+  if (type == DType::kF32) return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + c);
+  const __m256i h = _mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(row) + c);
+  if (type == DType::kF16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// Packs columns [c0, c1) of the panel as f32 [k][32].
+void PackF32(const MatView& w, int64_t r0, int valid, int64_t c0, int64_t c1, float* out) {
+  for (int g = 0; g < kPanelGroups; ++g) {
+    for (int64_t c = c0; c < c1; c += 16) {
+      __m512i v[16];
+      for (int i = 0; i < 16; ++i) {
+        const int ri = g * kGroupRows + i;
+        v[i] = ri < valid ? _mm512_castps_si512(LoadF32(w.type, w.row(r0 + ri), c, c1))
+                          : _mm512_setzero_si512();
+      }
+      Transpose16(v);
+      for (int k = 0; k < 16 && c + k < c1; ++k) {
+        _mm512_store_si512(out + (c - c0 + k) * kGemmPanelRows + g * kGroupRows, v[k]);
+      }
+    }
+  }
+}
+
+template <int NT>
+void TileF32(const MatMulArgs& a, const TileIo& io, const float* packed, int64_t c0, int64_t nk) {
+  __m512 acc[kPanelGroups][NT];
+  for (auto& row : acc) {
+    for (__m512& v : row) v = _mm512_setzero_ps();
+  }
+  const float* x = a.x + io.t0 * a.w.cols + c0;
+  for (int64_t k = 0; k < nk; ++k) {
+    const __m512 w0 = _mm512_load_ps(packed + k * kGemmPanelRows);
+    const __m512 w1 = _mm512_load_ps(packed + k * kGemmPanelRows + kGroupRows);
+    for (int t = 0; t < NT; ++t) {
+      const __m512 xb = _mm512_set1_ps(x[t * a.w.cols + k]);
+      acc[0][t] = _mm512_fmadd_ps(w0, xb, acc[0][t]);
+      acc[1][t] = _mm512_fmadd_ps(w1, xb, acc[1][t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    for (int g = 0; g < kPanelGroups; ++g) StoreTile(a, io, t, g, acc[g][t]);
+  }
+}
+
+#if defined(KVC_MATMUL_BF16)
+// Packs bf16 column pairs [c0, c1) (c0 even) of the panel as dwords [k / 2][32].
+void PackBf16(const MatView& w, int64_t r0, int valid, int64_t c0, int64_t c1, uint32_t* out) {
+  const int64_t pairs = (c1 - c0 + 1) / 2;
+  for (int g = 0; g < kPanelGroups; ++g) {
+    for (int64_t c = c0; c < c1; c += 32) {
+      const int64_t left = c1 - c;
+      const __mmask32 m = left >= 32 ? __mmask32(0xffffffffu) : __mmask32((1u << left) - 1);
+      __m512i v[16];
+      for (int i = 0; i < 16; ++i) {
+        const int ri = g * kGroupRows + i;
+        v[i] = ri < valid ? _mm512_maskz_loadu_epi16(
+                                m, reinterpret_cast<const uint16_t*>(w.row(r0 + ri)) + c)
+                          : _mm512_setzero_si512();
+      }
+      Transpose16(v);
+      for (int j = 0; j < 16 && (c - c0) / 2 + j < pairs; ++j) {
+        _mm512_store_si512(out + ((c - c0) / 2 + j) * kGemmPanelRows + g * kGroupRows, v[j]);
+      }
+    }
+  }
+}
+
+template <int NT>
+void TileBf16(const MatMulArgs& a, const TileIo& io, const uint32_t* packed, int64_t c0,
+              int64_t npairs) {
+  __m512 acc[kPanelGroups][NT];
+  for (auto& row : acc) {
+    for (__m512& v : row) v = _mm512_setzero_ps();
+  }
+  const uint16_t* x = a.xbf + io.t0 * a.xbf_stride + c0;
+  for (int64_t k = 0; k < npairs; ++k) {
+    const __m512bh w0 = (__m512bh)_mm512_load_si512(packed + k * kGemmPanelRows);
+    const __m512bh w1 = (__m512bh)_mm512_load_si512(packed + k * kGemmPanelRows + kGroupRows);
+    for (int t = 0; t < NT; ++t) {
+      uint32_t x2;
+      std::memcpy(&x2, x + t * a.xbf_stride + 2 * k, 4);
+      const __m512bh xb = (__m512bh)_mm512_set1_epi32(static_cast<int>(x2));
+      acc[0][t] = _mm512_dpbf16_ps(acc[0][t], w0, xb);
+      acc[1][t] = _mm512_dpbf16_ps(acc[1][t], w1, xb);
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    for (int g = 0; g < kPanelGroups; ++g) StoreTile(a, io, t, g, acc[g][t]);
+  }
+}
+#endif
+
+void GemmFloat(const MatMulArgs& a, int64_t p0, int64_t p1) {
+  thread_local ScratchBuffer pack_buf;
+  void* packed = pack_buf.Get(kFChunkCols * kGemmPanelRows * sizeof(float));
+  const int64_t cols = a.w.cols;
+  for (int64_t p = p0; p < p1; ++p) {
+    TileIo io;
+    io.r0 = p * kGemmPanelRows;
+    io.valid = static_cast<int>(std::min<int64_t>(kGemmPanelRows, a.w.rows - io.r0));
+#if defined(KVC_MATMUL_BF16)
+    if (a.w.type == DType::kBF16 && a.xbf != nullptr) {
+      constexpr int64_t kChunk = 2 * kFChunkCols;  // same bytes: 2 bf16 per dword
+      auto* pk = static_cast<uint32_t*>(packed);
+      for (int64_t c0 = 0; c0 < cols; c0 += kChunk) {
+        const int64_t c1 = std::min(cols, c0 + kChunk);
+        PackBf16(a.w, io.r0, io.valid, c0, c1, pk);
+        io.accumulate = c0 > 0;
+        ForTokenTiles(a, io, [&]<int NT>(const TileIo& tio) {
+          TileBf16<NT>(a, tio, pk, c0, (c1 - c0 + 1) / 2);
+        });
+      }
+      continue;
+    }
+#endif
+    auto* pf = static_cast<float*>(packed);
+    for (int64_t c0 = 0; c0 < cols; c0 += kFChunkCols) {
+      const int64_t c1 = std::min(cols, c0 + kFChunkCols);
+      PackF32(a.w, io.r0, io.valid, c0, c1, pf);
+      io.accumulate = c0 > 0;
+      ForTokenTiles(a, io, [&]<int NT>(const TileIo& tio) { TileF32<NT>(a, tio, pf, c0, c1 - c0); });
+    }
+  }
+}
+
+}  // namespace
+
+void Avx512PackedGemm(const MatMulArgs& a, int64_t p0, int64_t p1) {
+#if defined(KVC_MATMUL_VNNI)
+  if (a.w.type == DType::kQ8_0 || a.w.type == DType::kQ4_0) return GemmQ(a, p0, p1);
+#endif
+  GemmFloat(a, p0, p1);
+}
+
+}  // namespace kvc::internal
+#endif  // KVC_MATMUL_AVX512
