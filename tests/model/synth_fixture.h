@@ -5,6 +5,8 @@
 #include <map>
 #include <string>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "model/presets.h"
@@ -18,19 +20,26 @@ inline std::string SynthModelPath(const std::string& preset, DType type = DType:
   static std::map<std::string, std::string> made;
   const std::string key = preset + "-" + std::string(DTypeName(type)) + "-" + std::to_string(context);
   if (auto it = made.find(key); it != made.end()) return it->second;
+  // Shared by every test process (ctest runs each test alone): the files are deterministic from
+  // the seed, written under a temporary name and renamed into place, so they are made once.
   const auto dir = std::filesystem::temp_directory_path() /
-                   ("kvc_test_models_" + std::to_string(::getpid()));
+                   ("kvc_test_models_" + std::to_string(::getuid()) + "_v1");
   std::filesystem::create_directories(dir);
   const std::string path = (dir / (key + ".gguf")).string();
-  auto config = FindPreset(preset);
-  EXPECT_TRUE(config.ok()) << config.status().message();
-  SynthOptions opt;
-  opt.config = config.value();
-  if (context > 0) opt.config.context_length = context;
-  opt.type = type;
-  opt.seed = 42;
-  auto r = SynthesizeModel(opt, path);
-  EXPECT_TRUE(r.ok()) << r.status().message();
+  if (!std::filesystem::exists(path)) {
+    auto config = FindPreset(preset);
+    EXPECT_TRUE(config.ok()) << config.status().message();
+    SynthOptions opt;
+    opt.config = config.value();
+    if (context > 0) opt.config.context_length = context;
+    opt.type = type;
+    opt.seed = 42;
+    opt.threads = 1;
+    const std::string part = path + ".part" + std::to_string(::getpid());
+    auto r = SynthesizeModel(opt, part);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    std::filesystem::rename(part, path);
+  }
   made[key] = path;
   return path;
 }
