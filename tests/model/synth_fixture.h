@@ -18,7 +18,15 @@ namespace kvc::testing {
 inline std::string SynthModelPath(const std::string& preset, DType type = DType::kF32,
                                   int32_t context = 0) {
   static std::map<std::string, std::string> made;
-  const std::string key = preset + "-" + std::string(DTypeName(type)) + "-" + std::to_string(context);
+  auto config = FindPreset(preset);
+  EXPECT_TRUE(config.ok()) << config.status().message();
+  const ModelConfig& c = config.value();
+  // The shape is part of the name, so a changed preset never reuses a stale file.
+  const std::string key = preset + "-" + std::string(DTypeName(type)) + "-" + std::to_string(context) +
+                          "-" + std::to_string(c.dim) + "x" + std::to_string(c.n_layers) + "x" +
+                          std::to_string(c.n_heads) + "x" + std::to_string(c.n_kv_heads) + "x" +
+                          std::to_string(c.ffn_dim) + "x" + std::to_string(c.vocab_size) + "x" +
+                          std::to_string(c.context_length);
   if (auto it = made.find(key); it != made.end()) return it->second;
   // Shared by every test process (ctest runs each test alone): the files are deterministic from
   // the seed, written under a temporary name and renamed into place, so they are made once.
@@ -27,10 +35,8 @@ inline std::string SynthModelPath(const std::string& preset, DType type = DType:
   std::filesystem::create_directories(dir);
   const std::string path = (dir / (key + ".gguf")).string();
   if (!std::filesystem::exists(path)) {
-    auto config = FindPreset(preset);
-    EXPECT_TRUE(config.ok()) << config.status().message();
     SynthOptions opt;
-    opt.config = config.value();
+    opt.config = c;
     if (context > 0) opt.config.context_length = context;
     opt.type = type;
     opt.seed = 42;
