@@ -108,7 +108,7 @@ void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* p
   int64_t units = w.rows;  // rows, or panels of rows for the packed kernels
   double work_per_unit = static_cast<double>(n) * w.cols;
 #if defined(KVC_MATMUL_AVX512)
-  if (n >= kGemmMinTokens && (!quantized || kVnni)) {
+  if (n >= (quantized ? kGemmMinTokensQuant : kGemmMinTokensFloat) && (!quantized || kVnni)) {
     rows_fn = Avx512PackedGemm;
     units = (w.rows + kGemmPanelRows - 1) / kGemmPanelRows;
     work_per_unit *= kGemmPanelRows;

@@ -19,7 +19,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/fp16.h"
+#include "kernels/matmul_simd_avx512.h"
 #include "quant/ggml_blocks.h"
 
 namespace kvc::internal {
@@ -29,32 +29,6 @@ constexpr int kNT = 6;           // tokens per register tile
 constexpr int kGroupRows = 16;   // rows per zmm
 constexpr int kPanelGroups = 2;  // zmm row groups per panel
 static_assert(kGemmPanelRows == kGroupRows * kPanelGroups, "panel shape");
-
-// Transposes a 16 x 16 matrix of dwords held as 16 row vectors.
-inline void Transpose16(__m512i r[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {  // r[4 i + e], lane L: rows 4i..4i+3, element 4 L + e
-    r[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i + 0], t[4 * i + 2]);
-    r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i + 0], t[4 * i + 2]);
-    r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-    r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-  }
-  for (int e = 0; e < 4; ++e) {
-    const __m512i ab_lo = _mm512_shuffle_i32x4(r[e], r[4 + e], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512i ab_hi = _mm512_shuffle_i32x4(r[e], r[4 + e], _MM_SHUFFLE(3, 2, 3, 2));
-    const __m512i cd_lo = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512i cd_hi = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], _MM_SHUFFLE(3, 2, 3, 2));
-    t[e] = _mm512_shuffle_i32x4(ab_lo, cd_lo, _MM_SHUFFLE(2, 0, 2, 0));
-    t[4 + e] = _mm512_shuffle_i32x4(ab_lo, cd_lo, _MM_SHUFFLE(3, 1, 3, 1));
-    t[8 + e] = _mm512_shuffle_i32x4(ab_hi, cd_hi, _MM_SHUFFLE(2, 0, 2, 0));
-    t[12 + e] = _mm512_shuffle_i32x4(ab_hi, cd_hi, _MM_SHUFFLE(3, 1, 3, 1));
-  }
-  for (int i = 0; i < 16; ++i) r[i] = t[i];
-}
 
 inline __mmask16 RowMask(int valid) {
   return valid >= 16 ? __mmask16(0xffff) : valid <= 0 ? __mmask16(0) : __mmask16((1u << valid) - 1);
@@ -117,34 +91,59 @@ inline __m512i UnsignedPair(DType type, const uint8_t* row, int64_t b, int64_t b
   return _mm512_and_si512(v, _mm512_set1_epi8(0x0f));
 }
 
-inline float BlockScale(DType type, const uint8_t* row, int64_t b) {
-  return type == DType::kQ8_0 ? F16ToF32(reinterpret_cast<const BlockQ8_0*>(row)[b].d)
-                              : F16ToF32(reinterpret_cast<const BlockQ4_0*>(row)[b].d);
+// The f16 scales of blocks [b, b + nblk) of one row as f32 (nblk <= 16, missing lanes 0).
+inline __m512 RowScales16(DType type, const uint8_t* row, int64_t b, int nblk) {
+  if (type == DType::kQ8_0) {
+    const uint8_t* g = row + b * sizeof(BlockQ8_0);
+    return nblk == 16 ? LoadScales<false, true>(g, 16) : LoadScales<false, false>(g, nblk);
+  }
+  const uint8_t* g = row + b * sizeof(BlockQ4_0);
+  return nblk == 16 ? LoadScales<true, true>(g, 16) : LoadScales<true, false>(g, nblk);
+}
+
+// Reads [p, p + bytes) front to back so that it sits in L2 before a strided pass over it: the
+// transposing pack reads 16 rows at once, a pattern the hardware prefetchers follow poorly.
+inline void Touch(const uint8_t* p, size_t bytes) {
+  __m512i acc = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 64 <= bytes; i += 64) acc = _mm512_or_si512(acc, _mm512_loadu_si512(p + i));
+  // Keep the loads alive without a store per line.
+  asm volatile("" : : "v"(acc));
 }
 
 // Packs blocks [b0, b1) of the panel's rows; rows past `valid` are zero (scale 0).
 void PackQ(const MatView& w, int64_t r0, int valid, int64_t b0, int64_t b1, uint8_t* out) {
+  const size_t bb = TraitsOf(w.type).block_bytes;
+  for (int i = 0; i < valid; ++i) Touch(w.row(r0 + i) + b0 * bb, (b1 - b0) * bb);
   for (int g = 0; g < kPanelGroups; ++g) {
+    const int rows = std::min(kGroupRows, valid - g * kGroupRows);
+    const uint8_t* row[kGroupRows];
+    for (int i = 0; i < rows; ++i) row[i] = w.row(r0 + g * kGroupRows + i);
+    uint8_t* dst_g = out + g * kQGroupBytes;
     for (int64_t b = b0; b < b1; b += 2) {
       const bool pair = b + 1 < b1;
       __m512i v[16];
       for (int i = 0; i < 16; ++i) {
-        const int ri = g * kGroupRows + i;
-        v[i] = ri < valid ? UnsignedPair(w.type, w.row(r0 + ri), b, pair ? b + 1 : b)
-                          : _mm512_setzero_si512();
+        v[i] = i < rows ? UnsignedPair(w.type, row[i], b, pair ? b + 1 : b) : _mm512_setzero_si512();
       }
       Transpose16(v);
-      uint8_t* dst = out + (b - b0) * kQBlockBytes + g * kQGroupBytes;
+      uint8_t* dst = dst_g + (b - b0) * kQBlockBytes;
       for (int j = 0; j < 8; ++j) _mm512_store_si512(dst + 64 * j, v[j]);
       if (pair) {
         for (int j = 0; j < 8; ++j) _mm512_store_si512(dst + kQBlockBytes + 64 * j, v[8 + j]);
       }
-      for (int k = 0; k < (pair ? 2 : 1); ++k) {
-        auto* scales = reinterpret_cast<float*>(dst + k * kQBlockBytes + 8 * 64);
-        for (int i = 0; i < 16; ++i) {
-          const int ri = g * kGroupRows + i;
-          scales[i] = ri < valid ? BlockScale(w.type, w.row(r0 + ri), b + k) : 0.0f;
-        }
+    }
+    // Scales: 16 blocks of each row at once, then transposed to 16 rows per block.
+    for (int64_t b = b0; b < b1; b += 16) {
+      const int nblk = static_cast<int>(std::min<int64_t>(16, b1 - b));
+      __m512i s[16];
+      for (int i = 0; i < 16; ++i) {
+        s[i] = i < rows ? _mm512_castps_si512(RowScales16(w.type, row[i], b, nblk))
+                        : _mm512_setzero_si512();
+      }
+      Transpose16(s);
+      for (int j = 0; j < nblk; ++j) {
+        _mm512_store_si512(dst_g + (b + j - b0) * kQBlockBytes + 8 * 64, s[j]);
       }
     }
   }

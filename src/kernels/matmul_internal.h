@@ -100,8 +100,10 @@ void Avx512RowsFloat(const MatMulArgs& a, int64_t r0, int64_t r1);  // F32/F16/B
 // p0, p1: panels of kGemmPanelRows rows.
 void Avx512PackedGemm(const MatMulArgs& a, int64_t p0, int64_t p1);
 constexpr int64_t kGemmPanelRows = 32;
-// From this many tokens on, packing pays for itself (see bench/matmul_bench.cc).
-constexpr int64_t kGemmMinTokens = 4;
+// From this many tokens on, packing pays for itself (single-thread crossover with weights
+// streamed from DRAM, 2048 x 2048; BM_MatMulSmallN in bench/matmul_bench.cc).
+constexpr int64_t kGemmMinTokensQuant = 6;
+constexpr int64_t kGemmMinTokensFloat = 5;
 #endif
 
 #if defined(KVC_MATMUL_AVX512) && defined(__AVX512VNNI__) && defined(__AVX512VBMI__)

@@ -19,15 +19,11 @@
 
 #include <algorithm>
 
+#include "kernels/matmul_simd_avx512.h"
 #include "quant/ggml_blocks.h"
 
 namespace kvc::internal {
 namespace {
-
-template <bool kQ4>
-struct QFormat {
-  static constexpr int kBytes = kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
-};
 
 // Q8_0 blocks at b0 and b1 (b1 == b0 when only one is valid; the activations there are zero) as
 // 64 unsigned bytes w + 128 in activation order.
@@ -36,47 +32,6 @@ inline __m512i LoadPairQ8(const uint8_t* b0, const uint8_t* b1) {
   const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + 2));
   const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
   return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
-}
-
-// The f16 scales of the blocks [0, nblk) at `g` (nblk <= 16; lanes >= nblk give 0), without a
-// gather (about 30 cycles here): scale k sits at 16-bit word kB / 2 * k, so 128-byte windows
-// hold 4 (Q8_0) or 8 (Q4_0) scales each and one vpermt2w per window collects them; the in-window
-// index of scale k is the same expression for every window.
-template <bool kQ4, bool kFull>
-inline __m512 LoadScales(const uint8_t* g, int nblk) {
-  constexpr int kB = QFormat<kQ4>::kBytes;
-  // Window starts in bytes: Q8_0 128 j for j < 4; Q4_0 0 and 144 (words 9 k - 72 for k >= 8).
-  constexpr int kWindows = kQ4 ? 2 : 4;
-  constexpr int kStride = kQ4 ? 144 : 128;
-  constexpr int kPerWindow = 16 / kWindows;
-  const __m512i idx = kQ4 ? _mm512_setr_epi32(0x00090000, 0x001b0012, 0x002d0024, 0x003f0036,
-                                               0x00090000, 0x001b0012, 0x002d0024, 0x003f0036,
-                                               0, 0, 0, 0, 0, 0, 0, 0)
-                          : _mm512_setr_epi32(0x00110000, 0x00330022, 0x00150004, 0x00370026,
-                                              0x00190008, 0x003b002a, 0x001d000c, 0x003f002e,
-                                              0, 0, 0, 0, 0, 0, 0, 0);
-  const int valid = nblk * kB;
-  __m512i words = _mm512_setzero_si512();
-  for (int j = 0; j < kWindows; ++j) {
-    const int at = j * kStride;
-    if (!kFull && at >= valid) break;
-    __m512i lo, hi;
-    if (kFull) {
-      lo = _mm512_loadu_si512(g + at);
-      hi = _mm512_loadu_si512(g + at + 64);
-    } else {  // masked: never touch bytes past the row's last block
-      auto mask_for = [&](int from) {
-        const int n = valid - from;
-        return n >= 64 ? ~__mmask64{0} : n <= 0 ? __mmask64{0} : (__mmask64{1} << n) - 1;
-      };
-      lo = _mm512_maskz_loadu_epi8(mask_for(at), g + at);
-      hi = _mm512_maskz_loadu_epi8(mask_for(at + 64), g + at + 64);
-    }
-    const __mmask32 lanes = ((1u << kPerWindow) - 1) << (j * kPerWindow);
-    words = _mm512_mask_mov_epi16(words, lanes, _mm512_permutex2var_epi16(lo, idx, hi));
-  }
-  if (!kFull) words = _mm512_maskz_mov_epi16((1u << nblk) - 1, words);
-  return _mm512_cvtph_ps(_mm512_castsi512_si256(words));
 }
 
 // ---- Q8_0: two blocks per vpdpbusd. ----
