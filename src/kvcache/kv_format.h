@@ -24,17 +24,6 @@ namespace kvc {
 const char* KVTypeName(KVType t);
 bool KVTypeFromName(const std::string& name, KVType* out);
 
-inline int KVTypeBits(KVType t) {
-  switch (t) {
-    case KVType::kF32: return 32;
-    case KVType::kF16: case KVType::kBF16: return 16;
-    case KVType::kQ8: return 8;
-    case KVType::kQ4: return 4;
-    case KVType::kQ2: return 2;
-  }
-  return 0;
-}
-
 // Bytes of scale + zero-point per quantized group.
 inline size_t KVGroupParamBytes(KVType t) {
   return t == KVType::kQ8 ? 2 : (t == KVType::kQ4 || t == KVType::kQ2) ? 3 : 0;

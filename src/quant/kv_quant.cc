@@ -20,20 +20,9 @@ namespace {
 constexpr int32_t kMaxGroup = 256;
 constexpr uint16_t kF16MaxFinite = 0x7bff;  // 65504
 
-int ElemBits(KVType t) {
-  switch (t) {
-    case KVType::kF32: return 32;
-    case KVType::kF16: case KVType::kBF16: return 16;
-    case KVType::kQ8: return 8;
-    case KVType::kQ4: return 4;
-    case KVType::kQ2: return 2;
-  }
-  return 0;
-}
-
 constexpr int32_t QMax(KVType t) { return t == KVType::kQ4 ? 15 : 3; }
 
-size_t CodeBytes(KVType t, int32_t g) { return static_cast<size_t>(g) * ElemBits(t) / 8; }
+size_t CodeBytes(KVType t, int32_t g) { return static_cast<size_t>(g) * KVTypeBits(t) / 8; }
 
 bool ArgsValid(KVType t, int32_t n, int32_t g) {
   if (n < 0) return false;
