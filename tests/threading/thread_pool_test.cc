@@ -1,0 +1,135 @@
+// ThreadPool: ParallelFor covers every index exactly once in contiguous per-thread chunks (with
+// 1, 2, 3 threads, n below the thread count, grains), RunOnAll visits each thread once, repeated
+// dispatch is race-free, and dispatch does not allocate.
+#include "threading/thread_pool.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <new>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace {
+std::atomic<long> g_news{0};
+}  // namespace
+
+void* operator new(size_t n) {
+  g_news.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+
+namespace kvc {
+namespace {
+
+struct Chunk {
+  int64_t begin, end;
+  int thread;
+};
+
+std::vector<Chunk> RunLoop(ThreadPool* pool, int64_t n, int64_t grain, std::vector<int>* hits) {
+  hits->assign(n, 0);
+  std::mutex mu;
+  std::vector<Chunk> chunks;
+  std::vector<std::atomic<int>> counts(n);
+  pool->ParallelFor(
+      n,
+      [&](int64_t b, int64_t e, int t) {
+        for (int64_t i = b; i < e; ++i) counts[i].fetch_add(1);
+        std::lock_guard<std::mutex> lock(mu);
+        chunks.push_back({b, e, t});
+      },
+      grain);
+  for (int64_t i = 0; i < n; ++i) (*hits)[i] = counts[i].load();
+  return chunks;
+}
+
+TEST(ThreadPool, ParallelForCoversEveryIndexOnce) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    ASSERT_EQ(pool.size(), threads);
+    for (int64_t n : {0, 1, 2, 3, 5, 64, 1001}) {
+      std::vector<int> hits;
+      const std::vector<Chunk> chunks = RunLoop(&pool, n, 1, &hits);
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1) << threads << " threads, n " << n;
+      // One contiguous chunk per participating thread, min(n, threads) of them.
+      EXPECT_EQ(static_cast<int64_t>(chunks.size()), std::min<int64_t>(n, threads));
+      std::set<int> ids;
+      for (const Chunk& c : chunks) {
+        EXPECT_LT(c.begin, c.end);
+        EXPECT_GE(c.thread, 0);
+        EXPECT_LT(c.thread, threads);
+        ids.insert(c.thread);
+      }
+      EXPECT_EQ(ids.size(), chunks.size()) << "a thread ran two chunks";
+    }
+  }
+}
+
+TEST(ThreadPool, GrainLimitsTheNumberOfChunks) {
+  ThreadPool pool(3);
+  for (const auto& [n, grain] : {std::pair<int64_t, int64_t>{10, 4}, {10, 100}, {7, 3}, {9, 3}}) {
+    std::vector<int> hits;
+    const std::vector<Chunk> chunks = RunLoop(&pool, n, grain, &hits);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1);
+    EXPECT_LE(static_cast<int64_t>(chunks.size()), (n + grain - 1) / grain);
+  }
+}
+
+TEST(ThreadPool, SplitRangeIsBalanced) {
+  for (int64_t n : {0, 1, 7, 100}) {
+    for (int parts : {1, 2, 3, 8}) {
+      int64_t expect_begin = 0;
+      for (int i = 0; i < parts; ++i) {
+        int64_t b, e;
+        SplitRange(n, parts, i, &b, &e);
+        EXPECT_EQ(b, expect_begin);
+        EXPECT_LE(e - b, n / parts + 1);
+        EXPECT_GE(e - b, n / parts);
+        expect_begin = e;
+      }
+      EXPECT_EQ(expect_begin, n);
+    }
+  }
+}
+
+TEST(ThreadPool, RunOnAllVisitsEachThreadOnce) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::vector<std::atomic<int>> seen(threads);
+    pool.RunOnAll([&](int t) { seen[t].fetch_add(1); });
+    for (int t = 0; t < threads; ++t) EXPECT_EQ(seen[t].load(), 1);
+  }
+}
+
+TEST(ThreadPool, ManyDispatchesStayConsistent) {
+  ThreadPool pool(3);
+  std::atomic<int64_t> total{0};
+  for (int rep = 0; rep < 20000; ++rep) {
+    pool.ParallelFor(rep % 7 + 1, [&](int64_t b, int64_t e, int) { total.fetch_add(e - b); });
+  }
+  int64_t expect = 0;
+  for (int rep = 0; rep < 20000; ++rep) expect += rep % 7 + 1;
+  EXPECT_EQ(total.load(), expect);
+}
+
+TEST(ThreadPool, DispatchDoesNotAllocate) {
+  ThreadPool pool(2);
+  std::atomic<int64_t> sink{0};
+  auto body = [&sink](int64_t b, int64_t e, int) { sink.fetch_add(e - b); };
+  const std::function<void(int64_t, int64_t, int)> fn = body;  // built once, as callers do
+  pool.ParallelFor(100, fn);
+  const long before = g_news.load();
+  for (int i = 0; i < 1000; ++i) pool.ParallelFor(100, fn);
+  EXPECT_EQ(g_news.load() - before, 0);
+  EXPECT_EQ(sink.load(), 1001 * 100);
+}
+
+}  // namespace
+}  // namespace kvc
