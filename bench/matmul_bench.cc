@@ -103,6 +103,22 @@ void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, 
   state.counters["threads"] = Pool().size();
 }
 
+// Few tokens (batched decode, short prompts), weights streamed from DRAM: where the packed GEMM
+// starts to beat the streaming kernel (kGemmMinTokens* in src/kernels/matmul_internal.h).
+void BM_MatMulSmallN(benchmark::State& state, DType type) {
+  const int64_t rows = 2048, cols = 2048, n = state.range(0);
+  const Weights w = MakeWeights(type, rows, cols, kColdBytes / 2);
+  const std::vector<float> x = RandomVector(cols * n, 2);
+  std::vector<float> y(rows * n);
+  int i = 0;
+  for (auto _ : state) {
+    MatMul(w.View(i++), x.data(), n, y.data(), &Pool());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["tokens/s"] =
+      benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // Multi-threaded sum over 1 GiB: the ceiling for the MatVec bytes/s above.
 void BM_ReadBandwidth(benchmark::State& state) {
   const size_t bytes = size_t{1} << 30;
@@ -139,6 +155,14 @@ const int kRegistered = [] {
     // Same matrix every call: shows what cache-resident weights would allow.
     const std::string hot = "BM_MatVecHot/" + std::string(DTypeName(t)) + "/2048x2048";
     benchmark::RegisterBenchmark(hot.c_str(), BM_MatVec, t, 2048, 2048, false)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+  }
+  for (DType t : types) {
+    const std::string name = "BM_MatMulSmallN/" + std::string(DTypeName(t));
+    benchmark::RegisterBenchmark(name.c_str(), BM_MatMulSmallN, t)
+        ->DenseRange(1, 8)
+        ->Arg(16)
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
   }
