@@ -30,6 +30,7 @@ struct BenchArgs {
   bool skip_table = false;
   std::string json;
   double bandwidth_gib = 1.0;
+  bool callgrind = false;
   KVFlags kv;
 };
 
@@ -68,7 +69,18 @@ std::string Quote(const std::string& s) {
   return out + "\"";
 }
 
-int Run(const BenchArgs& a) {
+int Run(BenchArgs a) {
+  if (a.callgrind) {
+    // A fixed, small, single-threaded workload whose instruction count (valgrind --tool=callgrind)
+    // is repeatable, to compare commits: no bandwidth probe, no timing-dependent loops.
+    a.threads = 1;
+    a.repeat = 1;
+    a.pp = 64;
+    a.tg = 32;
+    a.depths = "0,64";
+    a.skip_table = true;
+    a.bandwidth_gib = 0;
+  }
   auto path = a.model.empty() ? EnsureDefaultModel(a.preset, DType::kF32, 2048) : Result<std::string>(a.model);
   if (!path.ok()) return Fail(path.status().message());
   auto m = ModelFile::Open(path.value());
@@ -104,7 +116,9 @@ int Run(const BenchArgs& a) {
               pool.size(), a.repeat);
 
   // Bandwidth first, on a quiet machine state, over a buffer far larger than the caches.
-  const double bw = MeasureReadBandwidth(&pool, static_cast<size_t>(a.bandwidth_gib * (1ull << 30)), 5);
+  const double bw = a.bandwidth_gib > 0
+                        ? MeasureReadBandwidth(&pool, static_cast<size_t>(a.bandwidth_gib * (1ull << 30)), 5)
+                        : 0.0;
   const size_t weight_bytes = DecodeWeightBytes(model);
   std::printf("streaming read bandwidth: %.1f GB/s; weights read per decoded token: %.1f MB\n\n",
               bw / 1e9, weight_bytes / 1e6);
@@ -134,11 +148,11 @@ int Run(const BenchArgs& a) {
       auto r = BenchDecodeAtDepth(tf, kv, d, a.tg, a.repeat);
       if (!r.ok()) return Fail(r.status().message());
       const double bpt = static_cast<double>(weight_bytes) + r->kv_bytes;
-      const double roof = bw / bpt;
+      const double roof = bw > 0 ? bw / bpt : 0.0;
       rows.push_back({kv, r.value(), bpt, roof});
       std::printf("| tg%d @ depth %d, KV %s | %.1f | %.1f | %.1f | %.1f MB/token, roofline %.1f tok/s, %.0f%% of it |\n",
                   a.tg, d, KVFlags::Describe(kv).c_str(), r->tok_s.median, r->tok_s.min, r->tok_s.max,
-                  bpt / 1e6, roof, 100.0 * r->tok_s.median / roof);
+                  bpt / 1e6, roof, roof > 0 ? 100.0 * r->tok_s.median / roof : 0.0);
       std::fflush(stdout);
     }
   }
@@ -176,7 +190,7 @@ int Run(const BenchArgs& a) {
        << ",\n  \"bandwidth_gb_s\": " << bw / 1e9
        << ",\n  \"bytes_per_token\": " << (first ? first->bytes_per_token : weight_bytes)
        << ",\n  \"roofline_tok_s\": " << (first ? first->roofline : bw / weight_bytes)
-       << ",\n  \"roofline_fraction\": " << (first ? first->r.tok_s.median / first->roofline : 0)
+       << ",\n  \"roofline_fraction\": " << (first && first->roofline > 0 ? first->r.tok_s.median / first->roofline : 0)
        << ",\n  \"depth\": [";
     for (size_t i = 0; i < rows.size(); ++i) {
       const DepthRow& r = rows[i];
@@ -185,7 +199,7 @@ int Run(const BenchArgs& a) {
          << ", \"kv\": " << Quote(KVFlags::Describe(r.kv)) << ", \"tg_tok_s\": " << r.r.tok_s.median
          << ", \"tg\": " << J(r.r.tok_s) << ", \"kv_bytes\": " << r.r.kv_bytes
          << ", \"bytes_per_token\": " << r.bytes_per_token << ", \"roofline_tok_s\": " << r.roofline
-         << ", \"roofline_fraction\": " << r.r.tok_s.median / r.roofline << "}";
+         << ", \"roofline_fraction\": " << (r.roofline > 0 ? r.r.tok_s.median / r.roofline : 0) << "}";
     }
     js << "\n  ],\n  \"cache_table\": [";
     for (size_t i = 0; i < table_rows.size(); ++i) {
@@ -225,6 +239,9 @@ RegisterCommand reg("bench", "Benchmark prefill, decode at KV depths, roofline, 
   sub.add_option("--json", a->json, "Also write the results as JSON to this file ('-' for stdout)");
   sub.add_option("--bandwidth-gib", a->bandwidth_gib, "Buffer size of the bandwidth probe (GiB)")
       ->check(CLI::Range(0.0625, 64.0));
+  sub.add_flag("--callgrind", a->callgrind,
+               "Fixed small single-threaded workload for instruction counts: "
+               "valgrind --tool=callgrind kvcache bench --callgrind -m MODEL");
   a->kv.Add(sub);
   return [a] { return Run(*a); };
 });
