@@ -1,4 +1,5 @@
-// Streaming F32 / F16 / BF16 kernels (AVX-512), one row at a time with four accumulators. F16 converts with vcvtph2ps; BF16 uses vdpbf16ps on
+// Streaming F32 / F16 / BF16 kernels (AVX-512): two rows in lockstep per thread, four
+// accumulators per row. F16 converts with vcvtph2ps; BF16 uses vdpbf16ps on
 // a bf16 copy of the activations where available, else widens by a 16-bit shift.
 #include "kernels/matmul_internal.h"
 
@@ -26,58 +27,94 @@ inline __m512 LoadW(const void* row, int64_t c, __mmask16 m = 0xffff) {
   }
 }
 
-// row . x with four accumulators (FMA latency 4, two per cycle) over 64 elements per step.
-template <DType kT>
-float DotRowF(const void* row, const float* x, int64_t cols) {
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                   _mm512_setzero_ps()};
+// *y[r] = rows[r] . x for R (1 or 2) rows in lockstep, four accumulators per row (FMA latency
+// 4, two per cycle), 64 elements per step.
+template <DType kT, int R>
+void DotRowsF(const uint8_t* const* rows, const float* x, int64_t cols, float* const* y) {
+  __m512 acc[R][4];
+  for (auto& a : acc) {
+    for (__m512& v : a) v = _mm512_setzero_ps();
+  }
   int64_t c = 0;
   for (; c + 64 <= cols; c += 64) {
-    for (int k = 0; k < 4; ++k) {
-      acc[k] = _mm512_fmadd_ps(LoadW<kT>(row, c + 16 * k), _mm512_loadu_ps(x + c + 16 * k), acc[k]);
+    for (int r = 0; r < R; ++r) {
+      for (int k = 0; k < 4; ++k) {
+        acc[r][k] = _mm512_fmadd_ps(LoadW<kT>(rows[r], c + 16 * k),
+                                    _mm512_loadu_ps(x + c + 16 * k), acc[r][k]);
+      }
     }
   }
   for (int k = 0; c < cols; c += 16, ++k) {
     const __mmask16 m = cols - c >= 16 ? __mmask16(0xffff) : __mmask16((1u << (cols - c)) - 1);
-    acc[k] = _mm512_fmadd_ps(LoadW<kT>(row, c, m), _mm512_maskz_loadu_ps(m, x + c), acc[k]);
+    const __m512 xv = _mm512_maskz_loadu_ps(m, x + c);
+    for (int r = 0; r < R; ++r) acc[r][k] = _mm512_fmadd_ps(LoadW<kT>(rows[r], c, m), xv, acc[r][k]);
   }
-  return _mm512_reduce_add_ps(
-      _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  for (int r = 0; r < R; ++r) {
+    *y[r] = _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3])));
+  }
 }
 
 #if defined(KVC_MATMUL_BF16)
-// x: bf16 activations; 32 weights per vdpbf16ps, four accumulators over 128 elements per step.
-float DotRowBf16(const void* row, const uint16_t* x, int64_t cols) {
-  const auto* w = static_cast<const uint16_t*>(row);
-  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                   _mm512_setzero_ps()};
+// x: bf16 activations; 32 weights per vdpbf16ps, four accumulators per row, 128 per step.
+template <int R>
+void DotRowsBf16(const uint8_t* const* rows, const uint16_t* x, int64_t cols, float* const* y) {
+  __m512 acc[R][4];
+  for (auto& a : acc) {
+    for (__m512& v : a) v = _mm512_setzero_ps();
+  }
+  auto w = [&](int r) { return reinterpret_cast<const uint16_t*>(rows[r]); };
   int64_t c = 0;
   for (; c + 128 <= cols; c += 128) {
-    for (int k = 0; k < 4; ++k) {
-      acc[k] = _mm512_dpbf16_ps(acc[k], (__m512bh)_mm512_loadu_si512(w + c + 32 * k),
-                                (__m512bh)_mm512_loadu_si512(x + c + 32 * k));
+    for (int r = 0; r < R; ++r) {
+      for (int k = 0; k < 4; ++k) {
+        acc[r][k] = _mm512_dpbf16_ps(acc[r][k], (__m512bh)_mm512_loadu_si512(w(r) + c + 32 * k),
+                                     (__m512bh)_mm512_loadu_si512(x + c + 32 * k));
+      }
     }
   }
   for (int k = 0; c < cols; c += 32, ++k) {
     const __mmask32 m =
         cols - c >= 32 ? __mmask32(0xffffffffu) : __mmask32((1u << (cols - c)) - 1);
-    acc[k] = _mm512_dpbf16_ps(acc[k], (__m512bh)_mm512_maskz_loadu_epi16(m, w + c),
-                              (__m512bh)_mm512_maskz_loadu_epi16(m, x + c));
+    const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(m, x + c);
+    for (int r = 0; r < R; ++r) {
+      acc[r][k] =
+          _mm512_dpbf16_ps(acc[r][k], (__m512bh)_mm512_maskz_loadu_epi16(m, w(r) + c), xv);
+    }
   }
-  return _mm512_reduce_add_ps(
-      _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  for (int r = 0; r < R; ++r) {
+    *y[r] = _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3])));
+  }
 }
 #endif
 
-// One row at a time (a single sequential stream per thread, as for the quantized kernels);
-// tokens loop inside so that for small n the row comes from DRAM once, then from L1.
+// Rows in pairs from the two halves of the range (ForRowPairs), tokens inside: for small n each
+// row comes from DRAM once, then from L1.
+template <typename Dot>
+void RowsF(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
+  auto one = [&](int64_t r) {
+    const uint8_t* row[1] = {a.w.row(r)};
+    for (int64_t t = 0; t < a.n; ++t) {
+      float* y[1] = {a.y + t * a.w.rows + r};
+      dot.template operator()<1>(row, t, y);
+    }
+  };
+  auto two = [&](int64_t ra, int64_t rb) {
+    const uint8_t* rows[2] = {a.w.row(ra), a.w.row(rb)};
+    for (int64_t t = 0; t < a.n; ++t) {
+      float* y[2] = {a.y + t * a.w.rows + ra, a.y + t * a.w.rows + rb};
+      dot.template operator()<2>(rows, t, y);
+    }
+  };
+  ForRowPairs(r0, r1, one, two);
+}
+
 template <DType kT>
 void RowsF(const MatMulArgs& a, int64_t r0, int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t t = 0; t < a.n; ++t) {
-      a.y[t * a.w.rows + r] = DotRowF<kT>(a.w.row(r), a.x + t * a.w.cols, a.w.cols);
-    }
-  }
+  RowsF(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
+    DotRowsF<kT, R>(rows, a.x + t * a.w.cols, a.w.cols, y);
+  });
 }
 
 }  // namespace
@@ -89,12 +126,9 @@ void Avx512RowsFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
     case DType::kBF16:
 #if defined(KVC_MATMUL_BF16)
       if (a.xbf != nullptr) {
-        for (int64_t r = r0; r < r1; ++r) {
-          for (int64_t t = 0; t < a.n; ++t) {
-            a.y[t * a.w.rows + r] = DotRowBf16(a.w.row(r), a.xbf + t * a.xbf_stride, a.w.cols);
-          }
-        }
-        return;
+        return RowsF(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
+          DotRowsBf16<R>(rows, a.xbf + t * a.xbf_stride, a.w.cols, y);
+        });
       }
 #endif
       return RowsF<DType::kBF16>(a, r0, r1);
