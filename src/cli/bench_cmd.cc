@@ -55,7 +55,7 @@ Result<std::vector<int32_t>> IntList(const std::string& s, const char* what) {
 
 std::string J(const Summary& s) {
   char buf[160];
-  std::snprintf(buf, sizeof(buf), "{\"median\": %.4f, \"min\": %.4f, \"max\": %.4f, \"mean\": %.4f, \"stdev\": %.4f}",
+  std::snprintf(buf, sizeof(buf), "{\"median\": %.6g, \"min\": %.6g, \"max\": %.6g, \"mean\": %.6g, \"stdev\": %.6g}",
                 s.median, s.min, s.max, s.mean, s.stdev);
   return buf;
 }
