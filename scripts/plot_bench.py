@@ -26,6 +26,8 @@ def svg(title, xlabel, ylabel, series, logx=False, logy=False, hline=None):
     xs = [x for _, pts in series for x, _ in pts]
     ys = [y for _, pts in series for _, y in pts] + ([hline[1]] if hline else [])
     x0, x1 = min(xs), max(xs)
+    if logy:
+        ys = [y for y in ys if y > 0]
     y0, y1 = (min(ys), max(ys)) if logy else (0, max(ys) * 1.1)
     if logx and x0 <= 0:
         x0 = 1
@@ -51,7 +53,8 @@ def svg(title, xlabel, ylabel, series, logx=False, logy=False, hline=None):
         out.append(f'<text x="{W - R + 6}" y="{py + 4}" fill="gray">{hline[0]}</text>')
     for i, (name, pts) in enumerate(series):
         c = COLORS[i % len(COLORS)]
-        p = [(scale(max(x, x0), x0, x1, L, W - R, logx), scale(y, y0, y1, H - B, T, logy)) for x, y in pts]
+        p = [(scale(max(x, x0), x0, x1, L, W - R, logx), scale(y, y0, y1, H - B, T, logy))
+             for x, y in pts if y > 0 or not logy]
         out.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>' % (c, " ".join(f"{a:.1f},{b:.1f}" for a, b in p)))
         for a, b in p:
             out.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{c}"/>')
