@@ -85,3 +85,23 @@ TEST(CliGenerate, SyntheticGpt2StreamsTextAndStats) {
 
 }  // namespace
 }  // namespace kvc
+
+namespace kvc {
+namespace {
+
+// Past the context: an error without a policy; with sinks, context shift or a window (rotary
+// positions) generation goes on, and the cache stays bounded by the policy.
+TEST(CliGenerate, PastTheContextNeedsAPolicy) {
+  const std::string m = testing::SynthModelPath("tiny");  // context 256
+  ExpectError("generate -m " + m + " -p hi -n 400 --temp 0", "--context-shift");
+  for (const char* policy : {"--kv-sinks 4 --kv-window 60", "--context-shift", "--kv-window 64"}) {
+    const auto r = RunKvcache("generate -m " + m + " -p hi -n 400 --temp 0 --ignore-eos " + policy);
+    EXPECT_EQ(r.exit_code, 0) << policy << "\n" << r.err;
+    EXPECT_NE(r.err.find("(400 tokens"), std::string::npos) << policy << "\n" << r.err;
+  }
+  ExpectError("generate -m " + m + " -p hi -n 10 --kv-sinks 4", "--kv-sinks needs --kv-window");
+  ExpectError("generate -m " + m + " -p hi -n 10 --kv-sinks 4 --kv-window 8 --no-kv-cache", "need the KV cache");
+}
+
+}  // namespace
+}  // namespace kvc
