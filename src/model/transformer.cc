@@ -200,7 +200,8 @@ void Transformer::Logits(std::span<const SeqChunk> batch) {
   const ModelConfig& c = config_;
   const int64_t d = c.dim, vocab = c.vocab_size;
   // Gather the rows whose logits are wanted, normalize, project once as a batch.
-  std::vector<std::pair<float*, int64_t>> dests;  // destination, source row
+  std::vector<std::pair<float*, int64_t>>& dests = logit_rows_;
+  dests.clear();
   int64_t row = 0;
   for (const SeqChunk& ch : batch) {
     const int64_t m = static_cast<int64_t>(ch.tokens.size());

@@ -69,6 +69,7 @@ class Transformer {
   std::vector<int32_t> pos_;  // position of each batch row
   std::vector<float> last_;   // rows selected for logits [m, dim]
   std::vector<float> out_;    // logits scratch [m, vocab]
+  std::vector<std::pair<float*, int64_t>> logit_rows_;  // (destination, batch row) per logits row
 };
 
 }  // namespace kvc
