@@ -2,11 +2,13 @@
 // machine's streaming-read bandwidth so one run gives the fraction of the limit reached.
 //   kvcache_microbench --benchmark_filter='ReadBandwidth|MatVec' --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true
+// BM_MatVecVsRead gives the fraction of the streaming bandwidth reached, robust to machine load.
 // Threads: all hardware threads, or KVC_BENCH_THREADS.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -103,6 +105,42 @@ void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, 
   state.counters["threads"] = Pool().size();
 }
 
+// MatVec alternated with a streaming read of the same number of bytes on the same threads;
+// reports the medians of both rates and of the per-pair ratio. Pairs taken moments apart see
+// the same machine load, so the ratio stays meaningful on a shared, noisy machine.
+void BM_MatVecVsRead(benchmark::State& state, DType type, int64_t rows, int64_t cols) {
+  const Weights w = MakeWeights(type, rows, cols, kColdBytes);
+  const std::vector<float> x = RandomVector(cols, 2);
+  std::vector<float> y(rows);
+  ThreadPool& pool = Pool();
+  const size_t share = (w.bytes / pool.size() + 127) / 128 * 128;
+  const size_t read_copies = std::max<size_t>(2, kColdBytes / (share * pool.size()));
+  const Buffer rd = Alloc(share * pool.size() * read_copies);
+  std::memset(rd.get(), 1, share * pool.size() * read_copies);
+  std::vector<double> mv, rdr, ratio;
+  int i = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    MatVec(w.View(i), x.data(), y.data(), &pool);
+    const auto t1 = std::chrono::steady_clock::now();
+    const uint8_t* base = rd.get() + (i % read_copies) * share * pool.size();
+    pool.RunOnAll([&](int t) { benchmark::DoNotOptimize(StreamRead(base + t * share, share)); });
+    const auto t2 = std::chrono::steady_clock::now();
+    ++i;
+    mv.push_back(w.bytes / std::chrono::duration<double>(t1 - t0).count());
+    rdr.push_back(share * pool.size() / std::chrono::duration<double>(t2 - t1).count());
+    ratio.push_back(mv.back() / rdr.back());
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  state.counters["matvec_GBps"] = median(mv) * 1e-9;
+  state.counters["read_GBps"] = median(rdr) * 1e-9;
+  state.counters["ratio"] = median(ratio);
+  state.counters["threads"] = pool.size();
+}
+
 // Few tokens (batched decode, short prompts), weights streamed from DRAM: where the packed GEMM
 // starts to beat the streaming kernel (kGemmMinTokens* in src/kernels/matmul_internal.h).
 void BM_MatMulSmallN(benchmark::State& state, DType type) {
@@ -142,6 +180,16 @@ void BM_ReadBandwidth(benchmark::State& state) {
 BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 const int kRegistered = [] {
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kF16, DType::kBF16, DType::kF32}) {
+    for (const auto& s : {std::array<int64_t, 2>{8192, 2048}, std::array<int64_t, 2>{32000, 2048}}) {
+      const std::string name = "BM_MatVecVsRead/" + std::string(DTypeName(t)) + "/" +
+                               std::to_string(s[0]) + "x" + std::to_string(s[1]);
+      benchmark::RegisterBenchmark(name.c_str(), BM_MatVecVsRead, t, s[0], s[1])
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime()
+          ->MinTime(1.0);
+    }
+  }
   const DType types[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
   const int64_t shapes[][2] = {{2048, 2048}, {512, 2048}, {8192, 2048}, {2048, 8192}, {32000, 2048}};
   for (DType t : types) {
