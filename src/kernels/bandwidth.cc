@@ -30,8 +30,12 @@ uint64_t StreamRead(const void* p, size_t bytes) {
     a3 = _mm512_add_epi64(a3, _mm512_load_si512(b + half + i + 64));
   }
   for (size_t i = 2 * half; i < bytes; i += 64) a0 = _mm512_add_epi64(a0, _mm512_load_si512(b + i));
-  return static_cast<uint64_t>(_mm512_reduce_add_epi64(
-      _mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3))));
+  // Reduce as unsigned words: the sum wraps by design (the intrinsic reduces as signed).
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)));
+  uint64_t sum = 0;
+  for (uint64_t v : lanes) sum += v;
+  return sum;
 #else
   const auto* w = reinterpret_cast<const uint64_t*>(b);
   uint64_t s[8] = {};
