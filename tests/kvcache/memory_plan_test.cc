@@ -241,10 +241,15 @@ TEST(MemoryPlan, KiviKeysQuantizeWholeTokenGroups) {
   EXPECT_EQ(PlanKVMemory(kStories260K, o).status().code(), StatusCode::kInvalidArgument);
   o.residual = 64;
   EXPECT_TRUE(PlanKVMemory(kStories260K, o).ok());
-  // Paged KIVI keys need blocks holding whole token groups.
+  // Paged KIVI keys need blocks holding whole token groups: a smaller block rounds up to the
+  // group (as the cache does), so 16-token blocks plan exactly like 32-token ones.
   o.layout = KVLayout::kPaged;
+  o.block_size = 32;
+  const MemoryPlan b32 = Plan(kStories260K, o);
   o.block_size = 16;
-  EXPECT_EQ(PlanKVMemory(kStories260K, o).status().code(), StatusCode::kInvalidArgument);
+  const MemoryPlan b16 = Plan(kStories260K, o);
+  EXPECT_EQ(b16.slots, b32.slots);
+  EXPECT_EQ(b16.total_bytes, b32.total_bytes);
   o.block_size = 64;
   EXPECT_TRUE(PlanKVMemory(kStories260K, o).ok());
 }
