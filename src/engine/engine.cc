@@ -2,7 +2,32 @@
 
 #include <algorithm>
 
+#include "kvcache/kv_format.h"
+
 namespace kvc {
+
+const char* BlockStateName(BlockState s) {
+  switch (s) {
+    case BlockState::kFree: return "free";
+    case BlockState::kUsed: return "used";
+    case BlockState::kShared: return "shared";
+    case BlockState::kCached: return "cached";
+  }
+  return "?";
+}
+
+const char* SequencePhaseName(SequencePhase p) {
+  switch (p) {
+    case SequencePhase::kWaiting: return "waiting";
+    case SequencePhase::kPrefill: return "prefill";
+    case SequencePhase::kDecode: return "decode";
+  }
+  return "?";
+}
+
+int32_t CacheSnapshot::Count(BlockState s) const {
+  return static_cast<int32_t>(std::count(blocks.begin(), blocks.end(), s));
+}
 
 Result<std::unique_ptr<Engine>> Engine::Create(const ModelFile& model, ThreadPool* pool,
                                                const EngineOptions& options) {
@@ -34,6 +59,8 @@ Engine::Engine(const ModelFile& model, ThreadPool* pool, std::shared_ptr<PagedKV
       limits_(limits) {
   metrics_.blocks_total = limits.num_blocks;
   metrics_.block_size = limits.block_size;
+  prefix_caching_ = options.scheduler.prefix_caching && PagedKVCache::SupportsSharing(kv_pool_->spec());
+  FillSnapshot(&snapshot_);
 }
 
 Engine::~Engine() {
@@ -163,9 +190,76 @@ bool Engine::Step() {
   return true;
 }
 
+void Engine::FillSnapshot(CacheSnapshot* out) const {
+  const BlockPool& bp = kv_pool_->blocks();
+  const int32_t n = bp.num_blocks();
+  out->blocks.resize(n);
+  out->registered.resize(n);
+  out->refs.resize(n);
+  for (BlockId b = 0; b < n; ++b) {
+    const int32_t refs = bp.ref_count(b);
+    const bool registered = bp.is_cached(b);
+    out->refs[b] = refs;
+    out->registered[b] = registered ? 1 : 0;
+    out->blocks[b] = refs > 1    ? BlockState::kShared
+                     : refs == 1 ? BlockState::kUsed
+                     : registered ? BlockState::kCached
+                                  : BlockState::kFree;
+  }
+  // Reuses the previous snapshot's vectors: no allocation per step once they have grown.
+  size_t i = 0;
+  for (const auto* q : {&scheduler_.running(), &scheduler_.waiting()}) {
+    for (const auto& seq : *q) {
+      if (i == out->sequences.size()) out->sequences.emplace_back();
+      SequenceSnapshot& v = out->sequences[i++];
+      v.id = seq->id;
+      v.prompt_tokens = seq->prompt_len;
+      v.generated_tokens = seq->stats.generated_tokens;
+      v.cached_tokens = seq->stats.cached_tokens;
+      v.computed_tokens = seq->computed();
+      v.max_tokens = seq->options.max_tokens;
+      v.preemptions = seq->stats.preemptions;
+      v.blocks.clear();
+      v.bytes = 0;
+      if (!seq->cache) {
+        v.phase = SequencePhase::kWaiting;
+        continue;
+      }
+      // Prefill until every known token but the last sampled one has been computed (a
+      // preempted sequence recomputes its generated tokens too).
+      v.phase = seq->pending() > 1 || seq->stats.generated_tokens == 0 ? SequencePhase::kPrefill
+                                                                       : SequencePhase::kDecode;
+      for (BlockId b : seq->cache->table())
+        if (b != PagedKVCache::kReleased) v.blocks.push_back(b);
+      v.bytes = seq->cache->BytesAllocated();
+    }
+  }
+  out->sequences.resize(i);
+}
+
+CacheSnapshot Engine::Snapshot() const {
+  CacheSnapshot s;
+  {
+    std::lock_guard<std::mutex> lock(metrics_mu_);
+    s = snapshot_;
+    s.metrics = metrics_;
+  }
+  s.metrics.waiting += queued_.load();
+  const KVSpec& spec = kv_pool_->spec();
+  s.num_blocks = limits_.num_blocks;
+  s.block_size = limits_.block_size;
+  s.bytes_per_block = kv_pool_->BytesPerBlock();
+  s.kv_type = KVTypeName(spec.type_k);
+  if (spec.type_v != spec.type_k) s.kv_type += std::string("/") + KVTypeName(spec.type_v);
+  s.prefix_caching = prefix_caching_;
+  return s;
+}
+
 void Engine::PublishMetrics(double step_seconds, int64_t computed, int64_t generated) {
   const BlockPool& bp = kv_pool_->blocks();
+  FillSnapshot(&snapshot_scratch_);
   std::lock_guard<std::mutex> lock(metrics_mu_);
+  std::swap(snapshot_, snapshot_scratch_);
   EngineMetrics& m = metrics_;
   m.blocks_used = bp.num_used() - bp.num_evictable();
   m.blocks_cached = bp.num_cached();

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,49 @@ struct EngineMetrics {
   double GeneratedTokensPerSecond() const { return busy_seconds > 0 ? generated_tokens / busy_seconds : 0; }
 };
 
+// What the live page (GET /v1/cache) shows of the shared pool, published by the engine thread
+// at the end of every step (so it is always one consistent moment).
+enum class BlockState : uint8_t {
+  kFree,    // on the free list
+  kUsed,    // referenced by exactly one sequence
+  kShared,  // referenced by more than one (prefix-cache hits, forks)
+  kCached,  // registered in the prefix cache and unreferenced: reusable, evicted LRU when needed
+};
+const char* BlockStateName(BlockState s);  // "free", "used", "shared", "cached"
+
+enum class SequencePhase { kWaiting, kPrefill, kDecode };
+const char* SequencePhaseName(SequencePhase p);  // "waiting", "prefill", "decode"
+
+struct SequenceSnapshot {
+  int64_t id = 0;
+  SequencePhase phase = SequencePhase::kWaiting;
+  int32_t prompt_tokens = 0;
+  int32_t generated_tokens = 0;
+  int32_t cached_tokens = 0;    // prompt tokens served from the prefix cache (first admission)
+  int32_t computed_tokens = 0;  // tokens whose K/V are in the cache now
+  int32_t max_tokens = 0;
+  int32_t preemptions = 0;
+  std::vector<BlockId> blocks;  // block table: physical block of each logical block, in order
+  size_t bytes = 0;             // KV bytes its cache holds (a shared block counts in each holder)
+};
+
+struct CacheSnapshot {
+  // Fixed for the engine's life.
+  int32_t num_blocks = 0;
+  int32_t block_size = 0;
+  size_t bytes_per_block = 0;  // K + V, all layers
+  std::string kv_type;         // "f32", or "q8/f16" when K and V differ
+  bool prefix_caching = false;
+  // At the end of the last step.
+  std::vector<BlockState> blocks;     // per physical block
+  std::vector<uint8_t> registered;    // per block: 1 when registered in the prefix cache
+  std::vector<int32_t> refs;          // per block: reference count
+  std::vector<SequenceSnapshot> sequences;  // running (oldest first), then waiting (next first)
+  EngineMetrics metrics;
+
+  int32_t Count(BlockState s) const;
+};
+
 struct EngineLimits {
   int32_t context_length = 0;
   int32_t num_blocks = 0;
@@ -80,6 +124,8 @@ class Engine {
   void RunUntilIdle();
 
   EngineMetrics Metrics() const;
+  // Thread-safe: the pool and sequences as of the end of the last step.
+  CacheSnapshot Snapshot() const;
   const EngineLimits& limits() const { return limits_; }
 
  private:
@@ -89,6 +135,7 @@ class Engine {
   void DrainInbox();
   void Finish(Sequence* seq, FinishReason reason, Status status = Status::Ok());
   void PublishMetrics(double step_seconds, int64_t computed, int64_t generated);
+  void FillSnapshot(CacheSnapshot* out) const;  // engine thread
 
   Transformer transformer_;
   std::shared_ptr<PagedKVPool> kv_pool_;
@@ -105,6 +152,9 @@ class Engine {
 
   mutable std::mutex metrics_mu_;
   EngineMetrics metrics_;
+  CacheSnapshot snapshot_;          // under metrics_mu_
+  CacheSnapshot snapshot_scratch_;  // engine thread: filled, then swapped with snapshot_
+  bool prefix_caching_ = false;
   std::atomic<int32_t> queued_{0};  // submitted, not yet seen by the engine thread
 };
 
