@@ -5,6 +5,7 @@
 
 #include "server/openai_api.h"
 #include "server/text_stream.h"
+#include "server/web_page.h"
 
 namespace kvc {
 namespace {
@@ -183,6 +184,14 @@ void HttpServer::Impl::Routes() {
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& s) {
     s.set_content(PrometheusText(engine.Metrics(), {requests.load(), errors.load()}),
                   "text/plain; version=0.0.4");
+  });
+  // The live KV cache page and the snapshot it polls (src/server/web_page.h).
+  http.Get("/", [](const httplib::Request&, httplib::Response& s) {
+    s.set_content(std::string(CachePageHtml()), "text/html; charset=utf-8");
+  });
+  http.Get("/v1/cache", [this](const httplib::Request&, httplib::Response& s) {
+    s.set_header("Cache-Control", "no-store");
+    s.set_content(CacheJson(engine.Snapshot(), options.model_id), "application/json");
   });
   // Anything httplib rejects itself (unknown route, oversized body) still gets an error object.
   http.set_error_handler([this](const httplib::Request& q, httplib::Response& s) {
