@@ -3,18 +3,16 @@
 
 #include "cli/command.h"
 #include "cli/kv_flags.h"
+#include "cli/model_flags.h"
 #include "engine/generator.h"
 
 namespace kvc::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model;
-  std::string tokenizer;
+  ModelFlags model;
   std::string prompt = "Once upon a time";
   int32_t n = 128;
-  int32_t ctx = 0;
-  int32_t threads = 0;
   float temp = 0.8f;
   int32_t top_k = 40;
   float top_p = 0.95f;
@@ -27,21 +25,21 @@ struct GenerateArgs {
 int Run(const GenerateArgs& a) {
   auto kv = a.kv.ToOptions();
   if (!kv.ok()) return Fail(kv.status().message());
-  auto loaded = LoadedModel::Load(a.model, a.tokenizer);
+  auto loaded = a.model.Load();
   if (!loaded.ok()) return Fail(loaded.status().message());
   const Tokenizer& tok = *loaded->tokenizer;
   std::vector<int32_t> prompt = tok.Encode(a.prompt, /*add_bos=*/true);
 
-  ThreadPool pool(a.threads);
+  ThreadPool pool(a.model.threads);
   Generator gen(*loaded->file, &pool);
   GenerateOptions opt;
   opt.max_new_tokens = a.n;
-  opt.context_length = a.ctx;
+  opt.context_length = a.model.ctx;
   opt.eos_token = a.ignore_eos ? -1 : tok.eos();
   opt.sampling = {a.temp, a.top_k, a.top_p, a.seed};
   opt.cache.enabled = !a.no_kv_cache;
   opt.cache.kv = kv.value();
-  auto policy = a.kv.Policy(a.ctx > 0 ? a.ctx : loaded->file->config().context_length);
+  auto policy = a.kv.Policy(a.model.ctx > 0 ? a.model.ctx : loaded->file->config().context_length);
   if (!policy.ok()) return Fail(policy.status().message());
   opt.shift = policy.value();
 
@@ -75,14 +73,9 @@ int Run(const GenerateArgs& a) {
 
 RegisterCommand reg("generate", "Generate text from a prompt", [](CLI::App& sub) {
   auto a = std::make_shared<GenerateArgs>();
-  sub.add_option("-m,--model", a->model, "Model file (GGUF or llama2.c .bin)")->required();
-  sub.add_option("-z,--tokenizer", a->tokenizer, "llama2.c tokenizer file (for .bin models)");
+  a->model.Add(sub);
   sub.add_option("-p,--prompt", a->prompt, "Prompt text");
   sub.add_option("-n,--n-predict", a->n, "Number of new tokens to generate")
-      ->check(CLI::NonNegativeNumber);
-  sub.add_option("-c,--ctx-size", a->ctx, "Context length (0: the model's)")
-      ->check(CLI::NonNegativeNumber);
-  sub.add_option("-t,--threads", a->threads, "Threads (0: all cores)")
       ->check(CLI::NonNegativeNumber);
   sub.add_option("--temp", a->temp, "Temperature (0: greedy)")->check(CLI::Range(0.0f, 100.0f));
   sub.add_option("--top-k", a->top_k, "Top-k cut (0: off)")->check(CLI::NonNegativeNumber);
