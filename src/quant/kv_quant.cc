@@ -318,6 +318,34 @@ void DequantizeSimd(const uint8_t* in, int32_t n, int32_t g, float* out) {
   }
 }
 
+// Many rows at once (attention tiles): the common group sizes get their 16-element chunk loop
+// unrolled, which matters for rows of only a few groups.
+template <KVType T, int kChunks>
+void DequantizeRowsFixed(const uint8_t* const* rows, int32_t n_rows, int32_t n, float* out) {
+  constexpr int32_t g = 16 * kChunks;
+  const size_t gb = KVGroupBytes(T, g);
+  for (int32_t r = 0; r < n_rows; ++r) {
+    const uint8_t* in = rows[r];
+    for (int32_t base = 0; base < n; base += g, in += gb, out += g) {
+      const Decoded p = LoadParamsFast(T, in, g);
+      const __m512i zv = _mm512_set1_epi32(p.zero);
+      const __m512 sv = _mm512_set1_ps(p.scale);
+      for (int32_t k = 0; k < kChunks; ++k) _mm512_storeu_ps(out + 16 * k, _mm512_mul_ps(Centered16<T>(in, k, zv), sv));
+    }
+  }
+}
+
+template <KVType T>
+void DequantizeRowsSimd(const uint8_t* const* rows, int32_t n_rows, int32_t n, int32_t g, float* out) {
+  switch (g) {
+    case 16: return DequantizeRowsFixed<T, 1>(rows, n_rows, n, out);
+    case 32: return DequantizeRowsFixed<T, 2>(rows, n_rows, n, out);
+    case 64: return DequantizeRowsFixed<T, 4>(rows, n_rows, n, out);
+    default:
+      for (int32_t r = 0; r < n_rows; ++r) DequantizeSimd<T>(rows[r], n, g, out + int64_t{r} * n);
+  }
+}
+
 template <KVType T>
 inline void StoreCodes16(__m512i c, uint8_t* codes, int32_t k) {
   if constexpr (T == KVType::kQ8) {
@@ -565,6 +593,20 @@ void DequantizeKVRow(KVType t, const uint8_t* in, int32_t n, int32_t g, float* o
   }
 #endif
   DequantizeKVRowRef(t, in, n, g, out);
+}
+
+void DequantizeKVRows(KVType t, const uint8_t* const* rows, int32_t n_rows, int32_t n, int32_t g,
+                      float* out) {
+#if KVC_KVQ_AVX512
+  if (ArgsValid(t, n, g) && UseSimd(t, g)) {
+    if (!IsQuantized(t)) {
+      for (int32_t r = 0; r < n_rows; ++r) DequantizePlainSimd(t, rows[r], n, out + int64_t{r} * n);
+      return;
+    }
+    KVC_KVQ_DISPATCH(DequantizeRowsSimd, t, rows, n_rows, n, g, out)
+  }
+#endif
+  for (int32_t r = 0; r < n_rows; ++r) DequantizeKVRowRef(t, rows[r], n, g, out + int64_t{r} * n);
 }
 
 float DotKVRow(KVType t, const uint8_t* row, const float* q, int32_t n, int32_t g) {

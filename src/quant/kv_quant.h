@@ -44,6 +44,10 @@ bool KVGroupValid(KVType t, int32_t g);
 void QuantizeKVRow(KVType t, const float* x, int32_t n, int32_t g, uint8_t* out);
 void DequantizeKVRow(KVType t, const uint8_t* in, int32_t n, int32_t g, float* out);
 
+// DequantizeKVRow over n_rows rows (each n elements, anywhere in memory) into out, row-major.
+void DequantizeKVRows(KVType t, const uint8_t* const* rows, int32_t n_rows, int32_t n, int32_t g,
+                      float* out);
+
 // Fused attention helpers on a per-token-encoded row of n elements:
 // DotKVRow = sum_i q[i] * decoded[i] (per group S * sum q_i (code_i - Z), nothing materialized);
 // AxpyKVRow: acc[i] += a * decoded[i].

@@ -1,0 +1,254 @@
+// The tiled attention kernel (flash-decoding style, one query at a time): keys and values are
+// taken a tile of up to 64 slots at a time, in any layout (the tile gathers row addresses across
+// blocks, so paged and contiguous caches run the same loop) and any per-token element type:
+// quantized rows are decoded once per tile into an L1-resident f32 scratch that every query head
+// of the GQA group then reads. Scores of 16 keys come out of one transposing reduction instead of
+// 16 horizontal sums. Written with GCC vector extensions so the same code is AVX-512 here and
+// AVX2 (pairs of registers) in the x86-64-v3 build that valgrind runs.
+#include <algorithm>
+#include <limits>
+
+#include "kernels/attention_internal.h"
+#include "quant/kv_quant.h"
+
+namespace kvc::attention_internal {
+namespace {
+
+typedef float F32x16 __attribute__((vector_size(64)));
+typedef int32_t I32x16 __attribute__((vector_size(64)));
+
+constexpr int32_t kMaxTile = 64;             // slots per tile (one online-softmax update)
+constexpr int32_t kTileFloats = 64 * 64;     // scratch per side: 16 KiB
+
+inline F32x16 Load16(const float* p) {
+  F32x16 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline void Store16(float* p, F32x16 v) { std::memcpy(p, &v, sizeof(v)); }
+
+// r[i] = sum of the 16 lanes of v[i]: a butterfly of lane shuffles (15 add steps for 16 sums).
+inline F32x16 Reduce16(const F32x16* v) {
+  F32x16 c[8], e[4], h[2];
+  for (int i = 0; i < 8; ++i) {  // pairs within 128-bit lanes
+    c[i] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25,
+                                   12, 28, 13, 29) +
+           __builtin_shufflevector(v[2 * i], v[2 * i + 1], 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11,
+                                   27, 14, 30, 15, 31);
+  }
+  for (int i = 0; i < 4; ++i) {  // each 128-bit lane: partial sums of 4 inputs
+    e[i] = __builtin_shufflevector(c[2 * i], c[2 * i + 1], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25,
+                                   12, 13, 28, 29) +
+           __builtin_shufflevector(c[2 * i], c[2 * i + 1], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26,
+                                   27, 14, 15, 30, 31);
+  }
+  for (int i = 0; i < 2; ++i) {  // across 128-bit lanes
+    h[i] = __builtin_shufflevector(e[2 * i], e[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19,
+                                   24, 25, 26, 27) +
+           __builtin_shufflevector(e[2 * i], e[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23,
+                                   28, 29, 30, 31);
+  }
+  return __builtin_shufflevector(h[0], h[1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+         __builtin_shufflevector(h[0], h[1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+}
+
+// ExpNonPositive on 16 lanes (adding 1.5 * 2^23 rounds to the nearest integer, as nearbyint).
+inline F32x16 Exp16(F32x16 x) {
+  const F32x16 floor = F32x16{} - 87.0f;
+  x = x > floor ? x : floor;
+  const F32x16 shifter = F32x16{} + 12582912.0f;
+  const F32x16 n = (x * 1.44269504088896341f + shifter) - shifter;
+  const F32x16 r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
+  F32x16 p = F32x16{} + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const I32x16 bits = (__builtin_convertvector(n, I32x16) + 127) << 23;
+  return p * reinterpret_cast<const F32x16&>(bits);
+}
+
+// One online-softmax update for one head: scores p[0, n) become e^(p - m') with m' the new
+// running maximum, l is rescaled and grows by their sum; returns the factor e^(m - m') that
+// rescales the weighted sum of earlier tiles. p has room up to n rounded up to 16.
+float SoftmaxStep(float* p, int32_t n, float& m, float& l) {
+  const int32_t n16 = (n + 15) & ~15;
+  std::fill(p + n, p + n16, -std::numeric_limits<float>::infinity());  // e^(-inf) adds ~1e-38
+  F32x16 vmax = Load16(p);
+  for (int32_t t = 16; t < n16; t += 16) {
+    const F32x16 x = Load16(p + t);
+    vmax = x > vmax ? x : vmax;
+  }
+  float new_m = m;
+  for (int i = 0; i < 16; ++i) new_m = std::max(new_m, vmax[i]);
+  const float correction = ExpNonPositive(m - new_m);
+  F32x16 sum{};
+  for (int32_t t = 0; t < n16; t += 16) {
+    const F32x16 e = Exp16(Load16(p + t) - new_m);
+    Store16(p + t, e);
+    sum += e;
+  }
+  float total = 0;
+  for (int i = 0; i < 16; ++i) total += sum[i];
+  m = new_m;
+  l = l * correction + total;
+  return correction;
+}
+
+// scores[t] = scale * dot(q, rows[t]) for t < n; NV = head_dim / 16.
+template <int NV>
+void ScoreRows(const float* const* rows, int32_t n, const float* q, float scale, float* scores) {
+  F32x16 qv[NV];
+  for (int v = 0; v < NV; ++v) qv[v] = Load16(q + 16 * v);
+  for (int32_t t0 = 0; t0 < n; t0 += 16) {
+    const int32_t m = std::min<int32_t>(16, n - t0);
+    F32x16 part[16];
+    for (int i = 0; i < 16; ++i) {
+      if (i >= m) {
+        part[i] = F32x16{};
+        continue;
+      }
+      const float* r = rows[t0 + i];
+      F32x16 a = qv[0] * Load16(r);
+      for (int v = 1; v < NV; ++v) a += qv[v] * Load16(r + 16 * v);
+      part[i] = a;
+    }
+    const F32x16 s = Reduce16(part) * scale;
+    if (m == 16) {
+      Store16(scores + t0, s);
+    } else {
+      float tmp[16];
+      Store16(tmp, s);
+      std::copy(tmp, tmp + m, scores + t0);
+    }
+  }
+}
+
+// acc = acc * correction + sum_t p[t] * rows[t].
+template <int NV>
+void AccumulateRows(const float* const* rows, int32_t n, const float* p, float correction,
+                    float* acc) {
+  F32x16 a[NV];
+  for (int v = 0; v < NV; ++v) a[v] = Load16(acc + 16 * v) * correction;
+  for (int32_t t = 0; t < n; ++t) {
+    const F32x16 w = F32x16{} + p[t];
+    const float* r = rows[t];
+    for (int v = 0; v < NV; ++v) a[v] += w * Load16(r + 16 * v);
+  }
+  for (int v = 0; v < NV; ++v) Store16(acc + 16 * v, a[v]);
+}
+
+using ScoreFn = void (*)(const float* const*, int32_t, const float*, float, float*);
+using AccumulateFn = void (*)(const float* const*, int32_t, const float*, float, float*);
+
+template <int NV>
+constexpr std::pair<ScoreFn, AccumulateFn> kKernels{ScoreRows<NV>, AccumulateRows<NV>};
+
+std::pair<ScoreFn, AccumulateFn> KernelsFor(int32_t head_dim) {
+  switch (head_dim / 16) {
+    case 1: return kKernels<1>;
+    case 2: return kKernels<2>;
+    case 3: return kKernels<3>;
+    case 4: return kKernels<4>;
+    case 5: return kKernels<5>;
+    case 6: return kKernels<6>;
+    case 7: return kKernels<7>;
+    case 8: return kKernels<8>;
+    case 10: return kKernels<10>;
+    case 12: return kKernels<12>;
+    default: return kKernels<16>;  // TiledSupported admits only these
+  }
+}
+
+bool SupportedHeadDim(int32_t hd) {
+  return hd % 16 == 0 && hd <= 256 && (hd <= 128 || hd == 160 || hd == 192 || hd == 256);
+}
+
+// f32 rows of slots [c0, c0 + n) of one side: the ring or f32 blocks in place, other types
+// decoded into `scratch`. The caller keeps [c0, c0 + n) on one side of side.n_stored.
+void TileRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0, int32_t n,
+              float* scratch, const float** rows) {
+  const int32_t hd = kv.head_dim;
+  if (c0 >= side.n_stored) {
+    const float* ring = side.ring + static_cast<size_t>(head) * side.ring_capacity * hd;
+    int32_t r = c0 % side.ring_capacity;
+    for (int32_t i = 0; i < n; ++i) {
+      rows[i] = ring + static_cast<size_t>(r) * hd;
+      if (++r == side.ring_capacity) r = 0;
+    }
+    return;
+  }
+  const uint8_t* raw[kMaxTile];
+  for (int32_t i = 0, t = c0; i < n;) {
+    const int32_t block = t / kv.block_size;
+    const int32_t in_block = t - block * kv.block_size;
+    const int32_t run = std::min(n - i, kv.block_size - in_block);
+    const uint8_t* p = side.base + static_cast<size_t>(kv.block_table[block]) * side.block_stride +
+                       static_cast<size_t>(head) * side.head_stride +
+                       static_cast<size_t>(in_block) * side.row_bytes;
+    for (int32_t j = 0; j < run; ++j, p += side.row_bytes) raw[i++] = p;
+    t += run;
+  }
+  if (side.type == KVType::kF32) {
+    for (int32_t i = 0; i < n; ++i) rows[i] = reinterpret_cast<const float*>(raw[i]);
+    return;
+  }
+  DequantizeKVRows(side.type, raw, n, hd, side.group, scratch);
+  for (int32_t i = 0; i < n; ++i) rows[i] = scratch + static_cast<size_t>(i) * hd;
+}
+
+}  // namespace
+
+bool TiledSupported(const KVView& kv) {
+  if (!SupportedHeadDim(kv.head_dim)) return false;
+  for (const KVSideView* s : {&kv.k, &kv.v}) {
+    if (s->kivi || (IsQuantized(s->type) && s->group % 16 != 0)) return false;
+  }
+  return true;
+}
+
+void AttendTiled(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_head,
+                 const KVView& kv, float* out) {
+  const int32_t hd = s.head_dim;
+  const int32_t group = s.n_heads / s.n_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int32_t tile = std::min(kMaxTile, kTileFloats / hd / 16 * 16);
+  const auto [score, accumulate] = KernelsFor(hd);
+  const int32_t hi = pos + 1;  // exclusive
+
+  float m[kMaxGroup], l[kMaxGroup];
+  alignas(64) float acc[kMaxGroup * kMaxHeadDim];
+  alignas(64) float p[kMaxGroup * kMaxTile];
+  alignas(64) float k_scratch[kTileFloats], v_scratch[kTileFloats];
+  const float* k_rows[kMaxTile];
+  const float* v_rows[kMaxTile];
+  std::fill(m, m + group, -std::numeric_limits<float>::infinity());
+  std::fill(l, l + group, 0.0f);
+  std::fill(acc, acc + group * hd, 0.0f);
+  const float* qh = q + static_cast<int64_t>(kv_head) * group * hd;
+
+  for (int32_t c0 = FirstVisible(s, kv, pos), c1; c0 < hi; c0 = c1) {
+    c1 = std::min(hi, c0 + tile);
+    for (const KVSideView* side : {&kv.k, &kv.v}) {
+      if (c0 < side->n_stored) c1 = std::min(c1, side->n_stored);
+    }
+    const int32_t n = c1 - c0;
+    TileRows(kv, kv.k, kv_head, c0, n, k_scratch, k_rows);
+    TileRows(kv, kv.v, kv_head, c0, n, v_scratch, v_rows);
+    for (int32_t g = 0; g < group; ++g) {
+      float* pg = p + g * kMaxTile;
+      score(k_rows, n, qh + g * hd, scale, pg);
+      const float correction = SoftmaxStep(pg, n, m[g], l[g]);
+      accumulate(v_rows, n, pg, correction, acc + g * hd);
+    }
+  }
+  float* oh = out + static_cast<int64_t>(kv_head) * group * hd;
+  for (int32_t g = 0; g < group; ++g) {
+    const float inv = l[g] > 0 ? 1.0f / l[g] : 0.0f;
+    for (int32_t d = 0; d < hd; ++d) oh[g * hd + d] = acc[g * hd + d] * inv;
+  }
+}
+
+}  // namespace kvc::attention_internal

@@ -1,0 +1,192 @@
+// The attention kernels against a naive reference: every slot is read back through the view with
+// the scalar reference codecs (blocks, KIVI channel groups or the f32 ring) and attention is
+// computed in double with an ordinary softmax. Covers both kernels (the tiled one for per-token
+// rows with head_dim % 16 == 0, the general one for the rest), GQA, layouts, element types,
+// residual windows, sliding windows and prefill chunks (several causal queries).
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "kernels/attention.h"
+#include "kvcache/kv_cache_factory.h"
+#include "quant/kv_quant.h"
+
+namespace kvc {
+namespace {
+
+struct Case {
+  int32_t n_heads, n_kv_heads, head_dim;
+  KVType type_k, type_v;
+  KVGrouping grouping = KVGrouping::kPerToken;
+  KVLayout layout = KVLayout::kPaged;
+  int32_t block_size = 16;
+  int32_t residual = 0;
+  int32_t window = 0;
+  int32_t group = 32;
+};
+
+std::string Name(const Case& c) {
+  const char* types[] = {"f32", "f16", "bf16", "q8", "q4", "q2"};
+  return std::to_string(c.n_heads) + "x" + std::to_string(c.n_kv_heads) + " hd" +
+         std::to_string(c.head_dim) + " " + types[int(c.type_k)] + "/" + types[int(c.type_v)] +
+         (c.grouping == KVGrouping::kKivi ? " kivi" : "") + " " + KVLayoutName(c.layout) + " b" +
+         std::to_string(c.block_size) + " r" + std::to_string(c.residual) + " w" +
+         std::to_string(c.window) + " g" + std::to_string(c.group);
+}
+
+// Slot t of head h, decoded by the reference codecs.
+std::vector<float> ReadSlot(const KVView& kv, const KVSideView& s, int32_t h, int32_t t) {
+  std::vector<float> row(kv.head_dim);
+  if (t >= s.n_stored) {
+    const float* r = kv.Residual(s, h, t);
+    row.assign(r, r + kv.head_dim);
+  } else if (s.kivi) {
+    DequantizeKVChannelGroupRow(s.type, kv.Stored(s, h, t), kv.head_dim, s.group, t % s.group, row.data());
+  } else {
+    DequantizeKVRowRef(s.type, kv.Stored(s, h, t), kv.head_dim, s.group, row.data());
+  }
+  return row;
+}
+
+// softmax(q k^T / sqrt(d)) v in double for query i at slot pos0 + i.
+std::vector<float> Reference(const Case& c, const std::vector<float>& q, int32_t n_q, int32_t pos0,
+                             const KVView& kv) {
+  const int32_t hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
+  std::vector<float> out(static_cast<size_t>(n_q) * c.n_heads * hd);
+  for (int32_t i = 0; i < n_q; ++i) {
+    const int32_t pos = pos0 + i;
+    int32_t lo = c.window > 0 ? std::max(0, pos - c.window + 1) : 0;
+    lo = std::max(lo, kv.first_token);
+    for (int32_t h = 0; h < c.n_heads; ++h) {
+      const int32_t kvh = h / group;
+      const float* qh = q.data() + (static_cast<size_t>(i) * c.n_heads + h) * hd;
+      std::vector<double> w;
+      double mx = -1e300;
+      for (int32_t t = lo; t <= pos; ++t) {
+        const std::vector<float> k = ReadSlot(kv, kv.k, kvh, t);
+        double s = 0;
+        for (int32_t d = 0; d < hd; ++d) s += double(qh[d]) * k[d];
+        w.push_back(s / std::sqrt(double(hd)));
+        mx = std::max(mx, w.back());
+      }
+      double sum = 0;
+      for (double& x : w) sum += (x = std::exp(x - mx));
+      std::vector<double> o(hd, 0.0);
+      for (int32_t t = lo; t <= pos; ++t) {
+        const std::vector<float> v = ReadSlot(kv, kv.v, kvh, t);
+        for (int32_t d = 0; d < hd; ++d) o[d] += w[t - lo] / sum * v[d];
+      }
+      float* oh = out.data() + (static_cast<size_t>(i) * c.n_heads + h) * hd;
+      for (int32_t d = 0; d < hd; ++d) oh[d] = static_cast<float>(o[d]);
+    }
+  }
+  return out;
+}
+
+void Check(const Case& c, int32_t depth, int32_t n_q) {
+  SCOPED_TRACE(Name(c) + " depth " + std::to_string(depth) + " n_q " + std::to_string(n_q));
+  KVSpec shape;
+  shape.n_layers = 1;
+  shape.n_kv_heads = c.n_kv_heads;
+  shape.head_dim = c.head_dim;
+  shape.max_tokens = depth + n_q;
+  auto cache = MakeKVCache(shape, {.layout = c.layout, .block_size = c.block_size, .type_k = c.type_k,
+                                   .type_v = c.type_v, .group = c.group, .grouping = c.grouping,
+                                   .residual = c.residual, .window = c.window});
+  ASSERT_TRUE(cache.ok()) << cache.status().message();
+  std::mt19937 rng(depth * 31 + n_q);
+  std::normal_distribution<float> normal;
+  const int32_t width = c.n_kv_heads * c.head_dim;
+  // Appended in chunks as a model would (prefill, then the query chunk), so residual rings fill
+  // and quantize as they do in use.
+  for (int32_t pos = 0; pos < depth + n_q;) {
+    const int32_t n = pos < depth ? std::min(depth - pos, 40) : n_q;
+    std::vector<float> k(static_cast<size_t>(n) * width), v(k.size());
+    for (float& x : k) x = normal(rng);
+    for (float& x : v) x = normal(rng);
+    ASSERT_TRUE(cache.value()->Reserve(n).ok());
+    cache.value()->Write(0, pos, n, k.data(), v.data());
+    cache.value()->Commit(pos + n);
+    pos += n;
+  }
+  std::vector<float> q(static_cast<size_t>(n_q) * c.n_heads * c.head_dim);
+  for (float& x : q) x = normal(rng);
+  std::vector<float> out(q.size(), -1.0f);
+  const KVView view = cache.value()->View(0, depth + n_q);
+  ThreadPool pool(2);
+  Attention({c.n_heads, c.n_kv_heads, c.head_dim, c.window}, q.data(), n_q, depth, view, out.data(), &pool);
+  const std::vector<float> want = Reference(c, q, n_q, depth, view);
+  double max_err = 0;
+  for (size_t i = 0; i < out.size(); ++i) max_err = std::max(max_err, double(std::fabs(out[i] - want[i])));
+  EXPECT_LT(max_err, 2e-5);
+}
+
+TEST(AttentionKernel, PerTokenTypesAndLayouts) {
+  const KVType all[] = {KVType::kF32, KVType::kF16, KVType::kBF16, KVType::kQ8, KVType::kQ4, KVType::kQ2};
+  for (KVType t : all) {
+    for (KVLayout layout : {KVLayout::kContiguous, KVLayout::kPaged}) {
+      Case c{8, 2, 64, t, t};
+      c.layout = layout;
+      Check(c, 300, 1);
+    }
+  }
+  // Mixed sides: keys and values of different types (and residual rings) end tiles separately.
+  Check({4, 4, 32, KVType::kQ4, KVType::kF16, KVGrouping::kPerToken, KVLayout::kPaged, 16, 24}, 200, 1);
+  Check({4, 1, 32, KVType::kF32, KVType::kQ8, KVGrouping::kPerToken, KVLayout::kPaged, 16, 0}, 200, 1);
+}
+
+TEST(AttentionKernel, HeadShapesAndGroups) {
+  for (int32_t hd : {16, 32, 48, 80, 128, 256}) {
+    Case c{4, 2, hd, KVType::kQ8, KVType::kQ8};
+    c.group = 16;
+    Check(c, 150, 1);
+  }
+  Check({32, 8, 64, KVType::kF16, KVType::kF16}, 130, 1);  // llama-3.2-1b: 4 query heads per KV head
+  Check({7, 1, 64, KVType::kQ8, KVType::kF32}, 100, 1);    // multi-query, odd group
+  Check({6, 3, 64, KVType::kQ8, KVType::kQ8, KVGrouping::kPerToken, KVLayout::kPaged, 16, 0, 0, 16}, 100, 1);
+  Check({6, 3, 64, KVType::kQ4, KVType::kQ4, KVGrouping::kPerToken, KVLayout::kPaged, 16, 0, 0, 64}, 100, 1);
+}
+
+TEST(AttentionKernel, GeneralKernelShapes) {
+  // Not tiled: head_dim 8 (stories260K), groups that are not a multiple of 16, KIVI keys.
+  Check({8, 4, 8, KVType::kQ8, KVType::kQ8, KVGrouping::kPerToken, KVLayout::kPaged, 16, 0, 0, 8}, 120, 1);
+  Check({4, 2, 24, KVType::kF16, KVType::kF16}, 120, 1);
+  Check({4, 2, 64, KVType::kQ4, KVType::kQ4, KVGrouping::kPerToken, KVLayout::kPaged, 16, 0, 0, 8}, 120, 1);
+  for (KVType t : {KVType::kQ4, KVType::kQ2}) {
+    Check({4, 2, 64, t, t, KVGrouping::kKivi, KVLayout::kPaged, 32, 32}, 200, 1);
+    Check({4, 2, 64, t, t, KVGrouping::kKivi, KVLayout::kContiguous, 16, 32}, 200, 3);
+  }
+}
+
+TEST(AttentionKernel, ResidualWindowsAndOddBlocks) {
+  for (KVType t : {KVType::kQ8, KVType::kQ4, KVType::kQ2}) {
+    Check({4, 2, 64, t, t, KVGrouping::kPerToken, KVLayout::kPaged, 16, 128}, 300, 1);
+    Check({4, 2, 64, t, t, KVGrouping::kPerToken, KVLayout::kPaged, 5, 7}, 97, 1);
+  }
+  Check({4, 2, 64, KVType::kF16, KVType::kF16, KVGrouping::kPerToken, KVLayout::kGrowable, 16}, 300, 1);
+  Check({4, 2, 64, KVType::kF16, KVType::kF16, KVGrouping::kPerToken, KVLayout::kPaged, 3}, 100, 1);
+}
+
+TEST(AttentionKernel, SlidingWindow) {
+  for (KVLayout layout : {KVLayout::kContiguous, KVLayout::kPaged}) {
+    for (KVType t : {KVType::kF32, KVType::kQ8}) {
+      Case c{4, 2, 64, t, t};
+      c.layout = layout;
+      c.window = 37;
+      Check(c, 200, 1);
+      Check(c, 200, 5);
+    }
+  }
+}
+
+TEST(AttentionKernel, PrefillChunkIsCausal) {
+  Check({8, 2, 64, KVType::kF16, KVType::kF16}, 0, 70);
+  Check({8, 2, 64, KVType::kQ8, KVType::kQ8}, 33, 40);
+  Check({4, 2, 8, KVType::kF32, KVType::kF32}, 10, 20);
+}
+
+}  // namespace
+}  // namespace kvc
