@@ -24,6 +24,7 @@ constexpr std::string_view kPage = R"PAGE(<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>kvcache · KV cache</title>
+<link rel="icon" href="data:,">
 <style>
   :root { --free:#e4e4e7; --used:#2563eb; --shared:#7c3aed; --cached:#f59e0b; --hit:#16a34a;
           --ink:#18181b; --muted:#71717a; --line:#e4e4e7; }
@@ -35,10 +36,14 @@ constexpr std::string_view kPage = R"PAGE(<!doctype html>
   header h1 { font-size: 18px; margin: 0; }
   header .sub { color: var(--muted); }
   #status { margin-left: auto; font-size: 13px; color: var(--muted); }
+  #pause { font: inherit; font-size: 12px; padding: 2px 10px; border: 1px solid var(--line);
+           border-radius: 6px; background: #fff; color: var(--ink); cursor: pointer; }
+  #pause[aria-pressed=true] { background: var(--ink); color: #fff; }
   #status::before { content: ""; display: inline-block; width: 8px; height: 8px; border-radius: 50%;
                     margin-right: 6px; background: #a1a1aa; }
   #status[data-state=live]::before { background: var(--hit); }
   #status[data-state=error]::before { background: #dc2626; }
+  #status[data-state=paused]::before { background: var(--cached); }
   main { max-width: 1100px; margin: 0 auto; padding: 16px 24px 32px; display: grid; gap: 16px; }
   .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; }
   .card h2 { font-size: 14px; margin: 0 0 10px; display: flex; gap: 8px; align-items: baseline; }
@@ -51,16 +56,16 @@ constexpr std::string_view kPage = R"PAGE(<!doctype html>
   .legend i { display: inline-block; width: 12px; height: 12px; border-radius: 2px; vertical-align: -2px;
               margin-right: 5px; position: relative; }
   .legend b { color: var(--ink); font-variant-numeric: tabular-nums; }
-  #block-map { display: grid; grid-template-columns: repeat(auto-fill, 16px); gap: 3px; }
-  .cell { width: 16px; height: 16px; border-radius: 3px; background: var(--free); position: relative;
-          transition: background-color .15s, opacity .15s; }
+  #block-map { --cell: 16px; display: grid; grid-template-columns: repeat(auto-fill, var(--cell));
+               gap: calc(var(--cell) / 6 + 1px); }
+  .cell { width: var(--cell); height: var(--cell); border-radius: 3px; background: var(--free);
+          position: relative; transition: background-color .1s; }
   [data-state=used] { background: var(--used); }
   [data-state=shared] { background: var(--shared); }
   [data-state=cached] { background: var(--cached); }
   .cell[data-registered="1"]:not([data-state=cached])::after, .legend .reg::after { content: "";
-          position: absolute; left: 5px; top: 5px; width: 6px; height: 6px; border-radius: 50%; background: #fff; }
+          position: absolute; inset: 32%; border-radius: 50%; background: #fff; }
   .legend .reg { background: var(--used); }
-  .legend .reg::after { left: 3px; top: 3px; }
   #block-map.focus .cell:not(.hl) { opacity: .25; }
   .cell.hl { outline: 2px solid var(--ink); outline-offset: 1px; }
   table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
@@ -77,13 +82,15 @@ constexpr std::string_view kPage = R"PAGE(<!doctype html>
   svg { width: 100%; height: auto; display: block; }
   svg .grid { stroke: var(--line); }
   svg text { fill: var(--muted); font-size: 10px; }
-  svg polyline { fill: none; stroke-width: 2; stroke-linejoin: round; }
+  svg polyline { fill: none; stroke-width: 1.5; stroke-linejoin: round; }
+  svg #hit-line { stroke-width: 2.5; }
 </style>
 </head>
 <body data-polls="0">
 <header>
   <h1>kvcache</h1><span class="sub" id="model">KV cache</span>
   <span id="status" data-state="connecting">connecting…</span>
+  <button id="pause" type="button" aria-pressed="false" title="freeze the view to look at one moment">pause</button>
 </header>
 <main>
   <section id="stats">
@@ -114,7 +121,7 @@ constexpr std::string_view kPage = R"PAGE(<!doctype html>
     </table>
   </section>
   <section class="card">
-    <h2>Over time <small>last 60 s</small></h2>
+    <h2>Over time <small>up to the last minute</small></h2>
     <div class="legend">
       <span><i style="background:var(--hit)"></i>prefix hit rate (prompt tokens from the cache)</span>
       <span><i style="background:var(--used)"></i>blocks in use</span>
@@ -124,7 +131,7 @@ constexpr std::string_view kPage = R"PAGE(<!doctype html>
       <line class="grid" x1="34" x2="596" y1="10" y2="10"/><text x="2" y="13">100%</text>
       <line class="grid" x1="34" x2="596" y1="70" y2="70"/><text x="8" y="73">50%</text>
       <line class="grid" x1="34" x2="596" y1="130" y2="130"/><text x="14" y="133">0%</text>
-      <polyline id="cached-line" style="stroke:var(--cached)" stroke-dasharray="4 3" points=""/>
+      <polyline id="cached-line" style="stroke:var(--cached)" points=""/>
       <polyline id="used-line" style="stroke:var(--used)" points=""/>
       <polyline id="hit-line" style="stroke:var(--hit)" points=""/>
       <text x="34" y="147" id="chart-t0"></text><text x="560" y="147">now</text>
@@ -138,7 +145,7 @@ const interval = Math.max(50, Number(new URLSearchParams(location.search).get("i
 const STATE = { ".": "free", u: "used", U: "used", s: "shared", S: "shared", c: "cached" };
 const WINDOW_MS = 60000;
 const history = [];
-let cells = [], hover = null, pinned = null, polls = 0;
+let cells = [], hover = null, pinned = null, polls = 0, paused = false, step = 0;
 
 function bytes(n) {
   const u = ["B", "KiB", "MiB", "GiB"];
@@ -166,6 +173,8 @@ function highlight() {
 function drawMap(d) {
   const map = $("block-map");
   if (cells.length !== d.num_blocks) {
+    const n = d.num_blocks;
+    map.style.setProperty("--cell", (n <= 256 ? 22 : n <= 1024 ? 14 : n <= 4096 ? 8 : 5) + "px");
     map.textContent = "";
     cells = [];
     for (let i = 0; i < d.num_blocks; ++i) {
@@ -189,37 +198,43 @@ function drawMap(d) {
   });
   for (const k of ["free", "used", "shared", "cached", "registered"]) $("count-" + k).textContent = d.counts[k];
 }
+// Rows are kept per sequence id and updated in place, so a hovered row stays put.
 function drawSequences(d) {
-  const body = $("seq-rows");
-  body.textContent = "";
-  if (!d.sequences.length) {
-    body.innerHTML = '<tr class="empty"><td colspan="7">no sequences: the engine is idle</td></tr>';
-    return;
-  }
-  for (const s of d.sequences) {
-    const r = body.insertRow();
-    r.dataset.seq = s.id;
+  const body = $("seq-rows"), keep = new Set(d.sequences.map((s) => String(s.id)));
+  for (const r of [...body.rows]) if (!keep.has(r.dataset.seq)) r.remove();
+  d.sequences.forEach((s, i) => {
+    let r = [...body.rows].find((row) => row.dataset.seq === String(s.id));
+    if (!r) {
+      r = document.createElement("tr");
+      r.dataset.seq = s.id;
+      for (let c = 0; c < 7; ++c) r.insertCell();
+      r.cells[1].append(document.createElement("span"));
+      r.cells[6].className = "ids";
+    }
+    if (body.rows[i] !== r) body.insertBefore(r, body.rows[i] ?? null);
     r.dataset.state = s.state;
-    const cols = ["#" + s.id, "", `${s.prompt_tokens} (${s.cached_tokens})`,
+    r.cells[1].firstChild.className = "badge " + s.state;
+    r.cells[1].firstChild.textContent = s.state;
+    const text = ["#" + s.id, null, `${s.prompt_tokens} (${s.cached_tokens})`,
                   `${s.generated_tokens} / ${s.max_tokens}`, s.blocks.length, bytes(s.bytes),
                   ranges(s.blocks) + (s.preemptions ? ` · preempted ${s.preemptions}×` : "")];
-    cols.forEach((v, i) => { const td = r.insertCell(); td.textContent = v; });
-    const badge = document.createElement("span");
-    badge.className = "badge " + s.state;
-    badge.textContent = s.state;
-    r.cells[1].append(badge);
-    r.cells[6].className = "ids";
+    text.forEach((v, c) => { if (v !== null && r.cells[c].textContent !== String(v)) r.cells[c].textContent = v; });
+  });
+  if (!d.sequences.length) {
+    body.innerHTML = '<tr class="empty"><td colspan="7">no sequences: the engine is idle</td></tr>';
   }
 }
 function drawChart() {
   const now = performance.now();
   while (history.length && history[0].t < now - WINDOW_MS) history.shift();
-  const x = (t) => (34 + 562 * (1 - (now - t) / WINDOW_MS)).toFixed(1);
+  // The x axis spans what has been seen, from 10 s up to the last minute.
+  const span = Math.min(WINDOW_MS, Math.max(10000, history.length ? now - history[0].t : 0));
+  const x = (t) => (34 + 562 * (1 - (now - t) / span)).toFixed(1);
   const y = (v) => (130 - 120 * Math.min(1, Math.max(0, v))).toFixed(1);
   for (const k of ["hit", "used", "cached"]) {
     $(k + "-line").setAttribute("points", history.map((h) => x(h.t) + "," + y(h[k])).join(" "));
   }
-  $("chart-t0").textContent = "−60 s";
+  $("chart-t0").textContent = "−" + Math.round(span / 1000) + " s";
 }
 function render(d) {
   const m = d.metrics, inUse = d.counts.used + d.counts.shared;
@@ -238,6 +253,9 @@ function render(d) {
   $("stat-evict").textContent = `preemptions · ${m.evictions} evictions`;
   drawMap(d);
   drawSequences(d);
+  const ids = new Set(d.sequences.map((s) => String(s.id)));  // a finished sequence lets go
+  if (!ids.has(pinned)) pinned = null;
+  if (!ids.has(hover)) hover = null;
   history.push({ t: performance.now(), hit: m.prefix_hit_rate, used: inUse / d.num_blocks,
                  cached: d.counts.cached / d.num_blocks });
   drawChart();
@@ -245,20 +263,33 @@ function render(d) {
   document.body.dataset.step = m.steps;
   document.body.dataset.polls = ++polls;
 }
+function status(state, text) {
+  $("status").dataset.state = state;
+  $("status").textContent = text;
+}
 async function poll() {
   try {
-    const r = await fetch("v1/cache", { cache: "no-store" });
-    if (!r.ok) throw new Error("HTTP " + r.status);
-    const d = await r.json();
-    render(d);
-    $("status").dataset.state = "live";
-    $("status").textContent = `live · step ${d.metrics.steps}`;
+    if (!paused) {
+      const r = await fetch("v1/cache", { cache: "no-store" });
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      const d = await r.json();
+      if (!paused) {
+        render(d);
+        step = d.metrics.steps;
+        status("live", `live · step ${step}`);
+      }
+    }
   } catch (e) {
-    $("status").dataset.state = "error";
-    $("status").textContent = "disconnected (" + e.message + ")";
+    status("error", "disconnected (" + e.message + ")");
   }
   setTimeout(poll, interval);
 }
+$("pause").addEventListener("click", () => {
+  paused = !paused;
+  $("pause").textContent = paused ? "resume" : "pause";
+  $("pause").setAttribute("aria-pressed", paused);
+  if (paused) status("paused", `paused at step ${step}`);
+});
 const rows = $("seq-rows");
 rows.addEventListener("mouseover", (e) => { hover = e.target.closest("tr")?.dataset.seq ?? null; highlight(); });
 rows.addEventListener("mouseleave", () => { hover = null; highlight(); });
