@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "tokenizer/bpe_merge.h"
 #include "tokenizer/unicode.h"
 
 namespace kvc {
@@ -10,25 +11,7 @@ namespace {
 
 constexpr size_t kMaxCachedWord = 64;  // longer words are rare; do not let them fill the cache
 
-// A span of the byte-mapped word in a doubly linked list; merged-away symbols get len 0.
-struct Symbol {
-  size_t start;
-  size_t len;
-  int64_t prev;
-  int64_t next;
-};
-
-struct Bigram {
-  int32_t rank;
-  int64_t left;
-  int64_t right;
-  size_t size;  // bytes of the merged text, to detect entries made stale by other merges
-};
-
-// As a heap comparator: lowest rank on top, then the leftmost pair.
-bool BigramAfter(const Bigram& a, const Bigram& b) {
-  return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-}
+using bpe::Symbol;
 
 struct CharAt {
   int len;
@@ -100,7 +83,7 @@ struct Gpt2Tokenizer::Scratch {
   std::string mapped;
   std::string key;
   std::vector<Symbol> symbols;
-  std::vector<Bigram> heap;
+  std::vector<bpe::Candidate> heap;
 };
 
 std::vector<std::string_view> Gpt2PreTokenize(std::string_view text) {
@@ -170,38 +153,16 @@ void Gpt2Tokenizer::EncodeWord(std::string_view word, Scratch* scratch,
   if (symbols.empty()) return;
   symbols.back().next = -1;
 
-  std::vector<Bigram>& heap = scratch->heap;
+  // A pair merges when "left right" is a merge rule; the lower its rank, the earlier.
   std::string& key = scratch->key;
-  heap.clear();
-  auto try_add = [&](int64_t left, int64_t right) {
-    if (left < 0 || right < 0) return;
-    const Symbol& l = symbols[left];
-    const Symbol& r = symbols[right];
+  bpe::Merge(symbols, scratch->heap, [&](const Symbol& l, const Symbol& r) -> std::optional<double> {
     key.assign(mapped, l.start, l.len);
     key += ' ';
     key.append(mapped, r.start, r.len);
     auto it = merge_ranks_.find(key);
-    if (it == merge_ranks_.end()) return;
-    heap.push_back({it->second, left, right, l.len + r.len});
-    std::push_heap(heap.begin(), heap.end(), BigramAfter);
-  };
-  for (size_t i = 1; i < symbols.size(); ++i) try_add(i - 1, i);
-
-  // Apply the lowest-ranked merge available until none applies: O(n log n) per word.
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), BigramAfter);
-    const Bigram bg = heap.back();
-    heap.pop_back();
-    Symbol& left = symbols[bg.left];
-    Symbol& right = symbols[bg.right];
-    if (left.len == 0 || right.len == 0 || left.len + right.len != bg.size) continue;  // stale
-    left.len += right.len;
-    right.len = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = bg.left;
-    try_add(left.prev, bg.left);
-    try_add(bg.left, left.next);
-  }
+    if (it == merge_ranks_.end()) return std::nullopt;
+    return -static_cast<double>(it->second);
+  });
 
   for (int64_t i = 0; i >= 0; i = symbols[i].next) {
     const std::string_view piece =

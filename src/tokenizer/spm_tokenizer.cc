@@ -3,34 +3,13 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "tokenizer/bpe_merge.h"
 #include "tokenizer/unicode.h"
 
 namespace kvc {
 namespace {
 
-// One span of the normalized text in a doubly linked list; merged-away symbols get len 0.
-struct Symbol {
-  size_t start;
-  size_t len;
-  int64_t prev;
-  int64_t next;
-};
-
-// A candidate merge of adjacent symbols `left` and `right`, worth the merged token's score.
-struct Bigram {
-  float score;
-  int64_t left;
-  int64_t right;
-  size_t size;  // bytes of the merged text, to detect entries made stale by other merges
-};
-
-// As a heap comparator: highest score on top; among equal scores the leftmost pair (SentencePiece
-// and run.c agree).
-struct BigramOrder {
-  bool operator()(const Bigram& a, const Bigram& b) const {
-    return a.score < b.score || (a.score == b.score && a.left > b.left);
-  }
-};
+using bpe::Symbol;
 
 constexpr size_t kMaxCachedSegment = 64;  // longer segments are rare; keep them out of the cache
 
@@ -43,7 +22,7 @@ struct SpmTokenizer::Scratch {
   // Segments seen in this call -> their [start, end) in the output (text repeats most words).
   std::unordered_map<std::string_view, std::pair<size_t, size_t>> seen;
   std::vector<Symbol> symbols;
-  std::vector<Bigram> heap;
+  std::vector<bpe::Candidate> heap;
 };
 
 SpmTokenizer::SpmTokenizer(Vocab vocab, SpmOptions options)
@@ -146,33 +125,12 @@ void SpmTokenizer::EncodeSegment(std::string_view text, Scratch* scratch,
   if (symbols.empty()) return;
   symbols.back().next = -1;
 
-  std::vector<Bigram>& heap = scratch->heap;
-  heap.clear();
-  auto try_add = [&](int64_t left, int64_t right) {
-    if (left < 0 || right < 0) return;
-    const size_t size = symbols[left].len + symbols[right].len;
-    const int32_t id = vocab_.Find(text.substr(symbols[left].start, size));
-    if (id < 0) return;
-    heap.push_back({vocab_.score(id), left, right, size});
-    std::push_heap(heap.begin(), heap.end(), BigramOrder());
-  };
-  for (size_t i = 1; i < symbols.size(); ++i) try_add(i - 1, i);
-
-  // Merge the best pair until none of the adjacent pairs forms a token: O(n log n) overall.
-  while (!heap.empty()) {
-    std::pop_heap(heap.begin(), heap.end(), BigramOrder());
-    const Bigram bg = heap.back();
-    heap.pop_back();
-    Symbol& left = symbols[bg.left];
-    Symbol& right = symbols[bg.right];
-    if (left.len == 0 || right.len == 0 || left.len + right.len != bg.size) continue;  // stale
-    left.len += right.len;
-    right.len = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = bg.left;
-    try_add(left.prev, bg.left);
-    try_add(bg.left, left.next);
-  }
+  // A pair merges when the merged text is a token; the higher its score, the earlier.
+  bpe::Merge(symbols, scratch->heap, [&](const Symbol& l, const Symbol& r) -> std::optional<double> {
+    const int32_t id = vocab_.Find(text.substr(l.start, l.len + r.len));
+    if (id < 0) return std::nullopt;
+    return vocab_.score(id);
+  });
 
   for (int64_t i = 0; i >= 0; i = symbols[i].next) {
     const std::string_view piece = text.substr(symbols[i].start, symbols[i].len);
