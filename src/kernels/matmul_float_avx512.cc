@@ -89,30 +89,9 @@ void DotRowsBf16(const uint8_t* const* rows, const uint16_t* x, int64_t cols, fl
 }
 #endif
 
-// Rows in pairs from the two halves of the range (ForRowPairs), tokens inside: for small n each
-// row comes from DRAM once, then from L1.
-template <typename Dot>
-void RowsF(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
-  auto one = [&](int64_t r) {
-    const uint8_t* row[1] = {a.w.row(r)};
-    for (int64_t t = 0; t < a.n; ++t) {
-      float* y[1] = {a.y + t * a.w.rows + r};
-      dot.template operator()<1>(row, t, y);
-    }
-  };
-  auto two = [&](int64_t ra, int64_t rb) {
-    const uint8_t* rows[2] = {a.w.row(ra), a.w.row(rb)};
-    for (int64_t t = 0; t < a.n; ++t) {
-      float* y[2] = {a.y + t * a.w.rows + ra, a.y + t * a.w.rows + rb};
-      dot.template operator()<2>(rows, t, y);
-    }
-  };
-  ForRowPairs(r0, r1, one, two);
-}
-
 template <DType kT>
 void RowsF(const MatMulArgs& a, int64_t r0, int64_t r1) {
-  RowsF(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
+  ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
     DotRowsF<kT, R>(rows, a.x + t * a.w.cols, a.w.cols, y);
   });
 }
@@ -126,7 +105,7 @@ void Avx512RowsFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
     case DType::kBF16:
 #if defined(KVC_MATMUL_BF16)
       if (a.xbf != nullptr) {
-        return RowsF(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
+        return ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
           DotRowsBf16<R>(rows, a.xbf + t * a.xbf_stride, a.w.cols, y);
         });
       }

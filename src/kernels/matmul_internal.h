@@ -87,13 +87,28 @@ struct MatMulArgs {
 
 // Streaming row order for [r0, r1): rows are paired from the two halves of the range and each
 // pair is processed in lockstep, so every thread reads two interleaved sequential streams
-// (measured faster from DRAM than one, and than four or more). two(ra, rb) computes rows ra
-// and rb for all tokens, one(r) an odd row left over.
-template <typename One, typename Two>
-void ForRowPairs(int64_t r0, int64_t r1, One&& one, Two&& two) {
+// (measured faster from DRAM than one, and than four or more). Tokens loop inside, so for small
+// n each row comes from DRAM once, then from L1. dot.operator()<R>(rows, t, y) computes R rows
+// for token t into y[0..R).
+template <typename Dot>
+void ForRowPairs(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
   const int64_t half = (r1 - r0) / 2;
-  for (int64_t i = 0; i < half; ++i) two(r0 + i, r0 + half + i);
-  if ((r1 - r0) % 2) one(r1 - 1);
+  for (int64_t i = 0; i < half; ++i) {
+    const int64_t ra = r0 + i, rb = r0 + half + i;
+    const uint8_t* rows[2] = {a.w.row(ra), a.w.row(rb)};
+    for (int64_t t = 0; t < a.n; ++t) {
+      float* y[2] = {a.y + t * a.w.rows + ra, a.y + t * a.w.rows + rb};
+      dot.template operator()<2>(rows, t, y);
+    }
+  }
+  if ((r1 - r0) % 2) {
+    const int64_t r = r1 - 1;
+    const uint8_t* row[1] = {a.w.row(r)};
+    for (int64_t t = 0; t < a.n; ++t) {
+      float* y[1] = {a.y + t * a.w.rows + r};
+      dot.template operator()<1>(row, t, y);
+    }
+  }
 }
 
 // Portable scalar kernels (always built).

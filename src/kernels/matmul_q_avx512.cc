@@ -139,37 +139,16 @@ void DotRowsQ4(const uint8_t* const* rows, const ActBlocksView& x, const Q4ActUn
   for (int r = 0; r < R; ++r) *y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
 }
 
-// Rows go in pairs from the two halves of the range (ForRowPairs); tokens loop inside, so for
-// small n each row is read from DRAM once and then from L1.
-template <typename Dot>
-void RowsQ(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
-  auto one = [&](int64_t r) {
-    const uint8_t* row[1] = {a.w.row(r)};
-    for (int64_t t = 0; t < a.n; ++t) {
-      float* y[1] = {a.y + t * a.w.rows + r};
-      dot.template operator()<1>(row, t, y);
-    }
-  };
-  auto two = [&](int64_t ra, int64_t rb) {
-    const uint8_t* rows[2] = {a.w.row(ra), a.w.row(rb)};
-    for (int64_t t = 0; t < a.n; ++t) {
-      float* y[2] = {a.y + t * a.w.rows + ra, a.y + t * a.w.rows + rb};
-      dot.template operator()<2>(rows, t, y);
-    }
-  };
-  ForRowPairs(r0, r1, one, two);
-}
-
 }  // namespace
 
 void Avx512RowsQ(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const int64_t nb = a.w.cols / kQK;
   if (a.w.type == DType::kQ4_0) {
-    RowsQ(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
+    ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
       DotRowsQ4<R>(rows, a.qx.Row(t), a.xq4 + t * a.xq4_stride, nb, y);
     });
   } else {
-    RowsQ(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
+    ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
       DotRowsQ8<R>(rows, a.qx.Row(t), nb, y);
     });
   }
