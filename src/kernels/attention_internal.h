@@ -10,23 +10,28 @@
 
 namespace kvc::attention_internal {
 
-// e^x for x <= 0 (scores minus their running maximum), vectorizable: x = n ln2 + r with |r| <=
-// ln2/2, e^r by a degree-6 polynomial, 2^n through the exponent bits. Relative error ~2e-7.
-inline float ExpNonPositive(float x) {
-  x = std::max(x, -87.0f);
-  const float n = std::nearbyint(x * 1.44269504088896341f);
-  const float r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
-  float p = 1.0f / 720;
+// e^r for |r| <= ln2/2 by its degree-6 Taylor polynomial; T is float or a vector of floats.
+template <class T>
+inline T ExpReduced(T r) {
+  T p = r * 0.0f + 1.0f / 720;
   p = p * r + 1.0f / 120;
   p = p * r + 1.0f / 24;
   p = p * r + 1.0f / 6;
   p = p * r + 0.5f;
   p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  return p * r + 1.0f;
+}
+
+// e^x for x <= 0 (scores minus their running maximum), vectorizable: x = n ln2 + r with |r| <=
+// ln2/2, e^r by ExpReduced, 2^n through the exponent bits. Relative error ~2e-7.
+inline float ExpNonPositive(float x) {
+  x = std::max(x, -87.0f);
+  const float n = std::nearbyint(x * 1.44269504088896341f);
+  const float r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
+  return ExpReduced(r) * scale;
 }
 
 // First visible slot of a query at `pos` (window and dropped slots).

@@ -59,15 +59,8 @@ inline F32x16 Exp16(F32x16 x) {
   const F32x16 shifter = F32x16{} + 12582912.0f;
   const F32x16 n = (x * 1.44269504088896341f + shifter) - shifter;
   const F32x16 r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
-  F32x16 p = F32x16{} + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
   const I32x16 bits = (__builtin_convertvector(n, I32x16) + 127) << 23;
-  return p * reinterpret_cast<const F32x16&>(bits);
+  return ExpReduced(r) * reinterpret_cast<const F32x16&>(bits);
 }
 
 // One online-softmax update for one head: scores p[0, n) become e^(p - m') with m' the new
@@ -199,6 +192,24 @@ void TileRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0
   for (int32_t i = 0; i < n; ++i) rows[i] = scratch + static_cast<size_t>(i) * hd;
 }
 
+// Asks for the stored rows of slots [c0, c0 + n) ahead of use: inside a block one head's rows
+// are one contiguous byte range, but block boundaries break the hardware prefetcher's streams.
+void PrefetchRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0, int32_t n) {
+  n = std::min(n, side.n_stored - c0);
+  for (int32_t t = c0; n > 0;) {
+    const int32_t block = t / kv.block_size;
+    const int32_t in_block = t - block * kv.block_size;
+    const int32_t run = std::min(n, kv.block_size - in_block);
+    const uint8_t* p = side.base + static_cast<size_t>(kv.block_table[block]) * side.block_stride +
+                       static_cast<size_t>(head) * side.head_stride +
+                       static_cast<size_t>(in_block) * side.row_bytes;
+    const size_t bytes = static_cast<size_t>(run) * side.row_bytes;
+    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o);
+    t += run;
+    n -= run;
+  }
+}
+
 }  // namespace
 
 bool TiledSupported(const KVView& kv) {
@@ -235,6 +246,10 @@ void AttendTiled(const AttentionShape& s, const float* q, int32_t pos, int32_t k
       if (c0 < side->n_stored) c1 = std::min(c1, side->n_stored);
     }
     const int32_t n = c1 - c0;
+    if (c1 < hi) {
+      PrefetchRows(kv, kv.k, kv_head, c1, std::min(tile, hi - c1));
+      PrefetchRows(kv, kv.v, kv_head, c1, std::min(tile, hi - c1));
+    }
     TileRows(kv, kv.k, kv_head, c0, n, k_scratch, k_rows);
     TileRows(kv, kv.v, kv_head, c0, n, v_scratch, v_rows);
     for (int32_t g = 0; g < group; ++g) {
