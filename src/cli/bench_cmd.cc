@@ -10,6 +10,7 @@
 #include "cli/kv_flags.h"
 #include "engine/bench.h"
 #include "kernels/bandwidth.h"
+#include "kernels/peak.h"
 #include "kvcache/kv_format.h"
 
 namespace kvc::cli {
@@ -120,8 +121,15 @@ int Run(BenchArgs a) {
                         ? MeasureReadBandwidth(&pool, static_cast<size_t>(a.bandwidth_gib * (1ull << 30)), 5)
                         : 0.0;
   const size_t weight_bytes = DecodeWeightBytes(model);
-  std::printf("streaming read bandwidth: %.1f GB/s; weights read per decoded token: %.1f MB\n\n",
+  std::printf("streaming read bandwidth: %.1f GB/s; weights read per decoded token: %.1f MB\n",
               bw / 1e9, weight_bytes / 1e6);
+  // Prefill's ceiling: quantized weights run as int8 dot products, float weights as fp32 FMAs.
+  const ComputePeak peak = a.bandwidth_gib > 0 ? MeasureComputePeak(&pool) : ComputePeak{};
+  const DType wq = model.weights().layers.front().wo.type;  // every arch has wo
+  const bool int8_gemm = (wq == DType::kQ8_0 || wq == DType::kQ4_0) && peak.int8_op_s > 0;
+  const double pp_peak = int8_gemm ? peak.int8_op_s : peak.f32_flop_s;
+  std::printf("compute peak: fp32 FMA %.0f GFLOP/s, int8 dot %.0f GOP/s\n\n", peak.f32_flop_s / 1e9,
+              peak.int8_op_s / 1e9);
 
   const int32_t pp = std::min(a.pp, c.context_length);
   auto prefill = BenchPrefill(tf, pp, a.repeat);
@@ -130,8 +138,10 @@ int Run(BenchArgs a) {
   const double flops_per_token = 2.0 * (c.ParameterCount() - static_cast<double>(c.vocab_size) * c.dim *
                                         (c.tied_embeddings ? 0 : 1));
   std::printf("| test | tokens/s (median) | min | max | notes |\n|---|---|---|---|---|\n");
-  std::printf("| pp%d | %.1f | %.1f | %.1f | %.1f GFLOP/s in matmuls |\n", pp, prefill->median,
-              prefill->min, prefill->max, prefill->median * flops_per_token / 1e9);
+  const double pp_flop_s = prefill->median * flops_per_token;
+  std::printf("| pp%d | %.1f | %.1f | %.1f | %.1f GFLOP/s in matmuls, %.0f%% of the %s peak |\n", pp,
+              prefill->median, prefill->min, prefill->max, pp_flop_s / 1e9,
+              pp_peak > 0 ? 100.0 * pp_flop_s / pp_peak : 0.0, int8_gemm ? "int8 dot" : "fp32 FMA");
 
   struct DepthRow {
     KVCacheOptions kv;
@@ -185,7 +195,10 @@ int Run(BenchArgs a) {
        << ",\n  \"parameters\": " << c.ParameterCount() << ",\n  \"weight_bytes\": " << model.WeightBytes()
        << ",\n  \"threads\": " << pool.size() << ",\n  \"repeat\": " << a.repeat
        << ",\n  \"pp_tokens\": " << pp << ",\n  \"pp_tok_s\": " << prefill->median
-       << ",\n  \"pp\": " << J(prefill.value()) << ",\n  \"pp_gflop_s\": " << prefill->median * flops_per_token / 1e9
+       << ",\n  \"pp\": " << J(prefill.value()) << ",\n  \"pp_gflop_s\": " << pp_flop_s / 1e9
+       << ",\n  \"peak_f32_gflop_s\": " << peak.f32_flop_s / 1e9
+       << ",\n  \"peak_int8_gop_s\": " << peak.int8_op_s / 1e9
+       << ",\n  \"pp_peak_fraction\": " << (pp_peak > 0 ? pp_flop_s / pp_peak : 0)
        << ",\n  \"tg_tokens\": " << a.tg << ",\n  \"tg_tok_s\": " << (first ? first->r.tok_s.median : 0)
        << ",\n  \"bandwidth_gb_s\": " << bw / 1e9
        << ",\n  \"bytes_per_token\": " << (first ? first->bytes_per_token : weight_bytes)
