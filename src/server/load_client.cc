@@ -302,6 +302,10 @@ Status LoadGenerator::Prepare() {
   system_words_ = std::min(target, 32);  // a first probe small enough for any context
   for (int probe = 0; probe < 5; ++probe) {
     const StreamedResponse r = client_.StreamCompletion(options_.model, SystemPrompt(~0ull - probe), 1);
+    if (!r.ok() && probe > 0 && system_words_ > 1) {  // overshot the context: back off
+      system_words_ /= 2;
+      continue;
+    }
     if (!r.ok()) return IoError("probe request: " + r.error);
     if (r.prompt_tokens <= 0) return IoError("probe request: the server reported no usage");
     const int32_t got = r.prompt_tokens;
