@@ -1,7 +1,8 @@
 // The OpenAI-compatible HTTP front end over an Engine. HTTP worker threads parse, validate and
 // tokenize, submit to the engine's queue, and turn the tokens they receive into text (whole
 // responses or server-sent events); the engine thread alone runs the model. Endpoints:
-// POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics.
+// POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics,
+// GET /v1/cache (the pool block by block) and GET / (a page that shows it live).
 #pragma once
 
 #include <atomic>
