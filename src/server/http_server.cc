@@ -1,5 +1,7 @@
 #include "server/http_server.h"
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <httplib.h>
 
@@ -227,6 +229,13 @@ Status HttpServer::Start() {
   const int threads = impl_->options.http_threads;
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http.set_payload_max_length(impl_->options.max_body_bytes);
+  // cpp-httplib listens with a backlog of 5: a burst of clients overflows it and the kernel drops
+  // their SYNs (they retry after a second). Remember the socket to listen again with a deep queue.
+  int listen_fd = -1;
+  http.set_socket_options([&listen_fd](socket_t fd) {
+    httplib::default_socket_options(fd);
+    listen_fd = fd;
+  });
   impl_->Routes();
   const std::string& host = impl_->options.host;
   if (impl_->options.port == 0) {
@@ -237,6 +246,8 @@ Status HttpServer::Start() {
   if (port_ <= 0) {
     return IoError("cannot listen on " + host + ":" + std::to_string(impl_->options.port));
   }
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);  // Linux raises the backlog of a listening socket
+  http.set_socket_options(httplib::default_socket_options);
   thread_ = std::thread([this] { impl_->http.listen_after_bind(); });
   return Status::Ok();
 }
