@@ -32,6 +32,7 @@ struct BenchArgs {
   std::string json;
   double bandwidth_gib = 1.0;
   bool callgrind = false;
+  bool no_mmap = false;
   KVFlags kv;
 };
 
@@ -84,7 +85,7 @@ int Run(BenchArgs a) {
   }
   auto path = a.model.empty() ? EnsureDefaultModel(a.preset, DType::kF32, 2048) : Result<std::string>(a.model);
   if (!path.ok()) return Fail(path.status().message());
-  auto m = ModelFile::Open(path.value());
+  auto m = ModelFile::Open(path.value(), a.no_mmap ? MappedFile::Mode::kLoad : MappedFile::Mode::kMap);
   if (!m.ok()) return Fail(m.status().message());
   auto depths = IntList(a.depths, "--depth");
   if (!depths.ok()) return Fail(depths.status().message());
@@ -113,8 +114,9 @@ int Run(BenchArgs a) {
   std::printf("model: %s (%s, %d layers, dim %d, %d heads / %d kv heads, vocab %d, %.1f M params, %.1f MiB)\n",
               path.value().c_str(), ArchName(c.arch), c.n_layers, c.dim, c.n_heads, c.n_kv_heads,
               c.vocab_size, c.ParameterCount() / 1e6, model.WeightBytes() / 1048576.0);
-  std::printf("threads: %d, repeats: %d (medians; the first run of each measurement is a warm-up)\n",
-              pool.size(), a.repeat);
+  std::printf("threads: %d, repeats: %d (medians; the first run of each measurement is a warm-up); "
+              "weights %s\n", pool.size(), a.repeat,
+              a.no_mmap ? "loaded into huge-page memory (--no-mmap)" : "memory-mapped");
 
   // Bandwidth first, on a quiet machine state, over a buffer far larger than the caches.
   const double bw = a.bandwidth_gib > 0
@@ -193,7 +195,7 @@ int Run(BenchArgs a) {
     const DepthRow* first = rows.empty() ? nullptr : &rows.front();
     js << "{\n  \"model\": " << Quote(path.value()) << ",\n  \"arch\": " << Quote(ArchName(c.arch))
        << ",\n  \"parameters\": " << c.ParameterCount() << ",\n  \"weight_bytes\": " << model.WeightBytes()
-       << ",\n  \"threads\": " << pool.size() << ",\n  \"repeat\": " << a.repeat
+       << ",\n  \"threads\": " << pool.size() << ",\n  \"mmap\": " << (a.no_mmap ? "false" : "true") << ",\n  \"repeat\": " << a.repeat
        << ",\n  \"pp_tokens\": " << pp << ",\n  \"pp_tok_s\": " << prefill->median
        << ",\n  \"pp\": " << J(prefill.value()) << ",\n  \"pp_gflop_s\": " << pp_flop_s / 1e9
        << ",\n  \"peak_f32_gflop_s\": " << peak.f32_flop_s / 1e9
@@ -238,6 +240,7 @@ RegisterCommand reg("bench", "Benchmark prefill, decode at KV depths, roofline, 
                     [](CLI::App& sub) {
   auto a = std::make_shared<BenchArgs>();
   sub.add_option("-m,--model", a->model, "Model file (default: a synthetic model)");
+  sub.add_flag("--no-mmap", a->no_mmap, "Load the weights into (huge-page) memory instead of mapping the file");
   sub.add_option("--preset", a->preset, "Preset of the synthetic model used without -m");
   sub.add_option("-t,--threads", a->threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
   sub.add_option("-r,--repeat", a->repeat, "Repetitions per measurement")->check(CLI::PositiveNumber);

@@ -12,6 +12,9 @@ void ModelFlags::Add(CLI::App& app, bool required, const std::string& ctx_help) 
   app.add_option("-z,--tokenizer", tokenizer, "llama2.c tokenizer file (for .bin models)");
   app.add_option("-c,--ctx-size", ctx, ctx_help)->check(CLI::NonNegativeNumber);
   app.add_option("-t,--threads", threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
+  app.add_flag("--no-mmap", no_mmap,
+               "Load the weights into (huge-page) memory instead of mapping the file: slower start, "
+               "faster decode");
 }
 
 void EngineFlags::Add(CLI::App& app, bool prefix_flag) {

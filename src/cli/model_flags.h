@@ -23,11 +23,14 @@ struct ModelFlags {
   std::string tokenizer;
   int32_t ctx = 0;
   int32_t threads = 0;
+  bool no_mmap = false;
 
   // Adds the flags to `app`. `required`: -m must be given; `ctx_help` describes -c.
   void Add(CLI::App& app, bool required = true,
            const std::string& ctx_help = "Context length (0: the model's)");
-  Result<LoadedModel> Load() const { return LoadedModel::Load(model, tokenizer); }
+  Result<LoadedModel> Load() const {
+    return LoadedModel::Load(model, tokenizer, no_mmap ? MappedFile::Mode::kLoad : MappedFile::Mode::kMap);
+  }
 };
 
 // --parallel, --kv-blocks, --step-tokens, --no-prefix-cache: how the engine schedules requests.

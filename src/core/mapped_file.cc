@@ -12,24 +12,53 @@
 namespace kvc {
 
 MappedFile::~MappedFile() {
-  if (data_ && size_) munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_ && mapped_) munmap(const_cast<uint8_t*>(data_), mapped_);
 }
 
 MappedFile::MappedFile(MappedFile&& o) noexcept
     : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)),
-      path_(std::move(o.path_)) {}
+      mapped_(std::exchange(o.mapped_, 0)), path_(std::move(o.path_)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
   if (this != &o) {
-    if (data_ && size_) munmap(const_cast<uint8_t*>(data_), size_);
+    if (data_ && mapped_) munmap(const_cast<uint8_t*>(data_), mapped_);
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
+    mapped_ = std::exchange(o.mapped_, 0);
     path_ = std::move(o.path_);
   }
   return *this;
 }
 
-Result<MappedFile> MappedFile::Open(const std::string& path) {
+namespace {
+
+// Anonymous memory (huge pages where the kernel grants them) holding the file's bytes, then
+// made read-only. Returns MAP_FAILED with errno set on failure.
+void* LoadIntoMemory(int fd, size_t size, size_t* mapped) {
+  constexpr size_t kHuge = 2 << 20;
+  *mapped = (size + kHuge - 1) / kHuge * kHuge;
+  void* p = mmap(nullptr, *mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return p;
+#if defined(MADV_HUGEPAGE)
+  madvise(p, *mapped, MADV_HUGEPAGE);
+#endif
+  for (size_t off = 0; off < size;) {
+    const ssize_t r = pread(fd, static_cast<uint8_t*>(p) + off, size - off, static_cast<off_t>(off));
+    if (r <= 0) {
+      const int err = r == 0 ? EIO : errno;  // 0: the file shrank while being read
+      munmap(p, *mapped);
+      errno = err;
+      return MAP_FAILED;
+    }
+    off += static_cast<size_t>(r);
+  }
+  mprotect(p, *mapped, PROT_READ);
+  return p;
+}
+
+}  // namespace
+
+Result<MappedFile> MappedFile::Open(const std::string& path, Mode mode) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
@@ -45,12 +74,15 @@ Result<MappedFile> MappedFile::Open(const std::string& path) {
   f.path_ = path;
   f.size_ = static_cast<size_t>(st.st_size);
   if (f.size_ > 0) {
-    void* p = mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    f.mapped_ = f.size_;
+    void* p = mode == Mode::kLoad ? LoadIntoMemory(fd, f.size_, &f.mapped_)
+                                  : mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       const int err = errno;
       ::close(fd);
-      f.size_ = 0;
-      return IoError("cannot map " + path + ": " + std::strerror(err));
+      f.size_ = f.mapped_ = 0;
+      return IoError(std::string(mode == Mode::kLoad ? "cannot load " : "cannot map ") + path + ": " +
+                     std::strerror(err));
     }
     f.data_ = static_cast<const uint8_t*>(p);
   }

@@ -12,9 +12,9 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
 }  // namespace
 
 Result<LoadedModel> LoadedModel::Load(const std::string& model_path,
-                                      const std::string& tokenizer_path) {
+                                      const std::string& tokenizer_path, MappedFile::Mode mode) {
   LoadedModel m;
-  KVC_ASSIGN_OR_RETURN(m.file, ModelFile::Open(model_path));
+  KVC_ASSIGN_OR_RETURN(m.file, ModelFile::Open(model_path, mode));
   if (!tokenizer_path.empty()) {
     KVC_ASSIGN_OR_RETURN(m.tokenizer,
                          LoadLlama2cTokenizer(tokenizer_path, m.file->config().vocab_size));

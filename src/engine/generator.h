@@ -27,7 +27,8 @@ struct LoadedModel {
 
   // Opens `model_path` (GGUF or llama2.c); llama2.c checkpoints need `tokenizer_path`.
   static Result<LoadedModel> Load(const std::string& model_path,
-                                  const std::string& tokenizer_path = "");
+                                  const std::string& tokenizer_path = "",
+                                  MappedFile::Mode mode = MappedFile::Mode::kMap);
 };
 
 struct CacheOptions {

@@ -152,8 +152,8 @@ MatView GgufTensorInfo::AsMat() const {
   return m;
 }
 
-Result<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
-  KVC_ASSIGN_OR_RETURN(MappedFile map, MappedFile::Open(path));
+Result<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path, MappedFile::Mode mode) {
+  KVC_ASSIGN_OR_RETURN(MappedFile map, MappedFile::Open(path, mode));
   KVC_ASSIGN_OR_RETURN(auto file, Parse(map.data(), map.size(), path));
   file->map_ = std::move(map);
   return file;

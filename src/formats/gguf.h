@@ -55,7 +55,8 @@ struct GgufTensorInfo {
 class GgufFile {
  public:
   // Maps and validates `path`. Every malformed case returns kCorrupt naming the problem.
-  static Result<std::unique_ptr<GgufFile>> Open(const std::string& path);
+  static Result<std::unique_ptr<GgufFile>> Open(const std::string& path,
+                                                 MappedFile::Mode mode = MappedFile::Mode::kMap);
   // Parses an in-memory image (fuzzing, tests). The bytes must outlive the GgufFile.
   static Result<std::unique_ptr<GgufFile>> Parse(const uint8_t* data, size_t size,
                                                  std::string label);

@@ -73,8 +73,8 @@ Result<std::unique_ptr<Llama2cCheckpoint>> ParseLlama2c(const uint8_t* data, siz
   return ck;
 }
 
-Result<std::unique_ptr<Llama2cCheckpoint>> OpenLlama2c(const std::string& path) {
-  KVC_ASSIGN_OR_RETURN(MappedFile map, MappedFile::Open(path));
+Result<std::unique_ptr<Llama2cCheckpoint>> OpenLlama2c(const std::string& path, MappedFile::Mode mode) {
+  KVC_ASSIGN_OR_RETURN(MappedFile map, MappedFile::Open(path, mode));
   if (LooksLikeGguf(map.data(), map.size())) {
     return InvalidArgument(path + " is a GGUF file, not a llama2.c checkpoint");
   }

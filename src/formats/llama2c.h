@@ -40,7 +40,8 @@ struct Llama2cCheckpoint {
 };
 
 // Maps and validates a checkpoint: header values sane, file size exactly what they imply.
-Result<std::unique_ptr<Llama2cCheckpoint>> OpenLlama2c(const std::string& path);
+Result<std::unique_ptr<Llama2cCheckpoint>> OpenLlama2c(const std::string& path,
+                                                       MappedFile::Mode mode = MappedFile::Mode::kMap);
 
 // Validates an in-memory image (the bytes must outlive the result; `map` stays empty).
 Result<std::unique_ptr<Llama2cCheckpoint>> ParseLlama2c(const uint8_t* data, size_t size,

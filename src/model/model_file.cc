@@ -46,16 +46,16 @@ Result<int32_t> GetDim(const GgufFile& f, const std::string& key) {
 
 }  // namespace
 
-Result<std::unique_ptr<ModelFile>> ModelFile::Open(const std::string& path) {
+Result<std::unique_ptr<ModelFile>> ModelFile::Open(const std::string& path, MappedFile::Mode mode) {
   KVC_ASSIGN_OR_RETURN(MappedFile probe, MappedFile::Open(path));
   const bool gguf = LooksLikeGguf(probe.data(), probe.size());
   probe = MappedFile();
   std::unique_ptr<ModelFile> m;
   if (gguf) {
-    KVC_ASSIGN_OR_RETURN(auto g, GgufFile::Open(path));
+    KVC_ASSIGN_OR_RETURN(auto g, GgufFile::Open(path, mode));
     KVC_ASSIGN_OR_RETURN(m, FromGguf(std::move(g)));
   } else {
-    KVC_ASSIGN_OR_RETURN(auto ck, OpenLlama2c(path));
+    KVC_ASSIGN_OR_RETURN(auto ck, OpenLlama2c(path, mode));
     KVC_ASSIGN_OR_RETURN(m, FromLlama2c(std::move(ck)));
   }
   m->path_ = path;

@@ -40,7 +40,10 @@ class ModelFile {
  public:
   // Opens GGUF or llama2.c (detected from the first bytes). Errors name the file and the problem:
   // missing metadata or tensors, shape mismatches, unsupported architectures and types.
-  static Result<std::unique_ptr<ModelFile>> Open(const std::string& path);
+  // `mode`: weights read in place from the page cache (kMap), or loaded into huge-page memory
+  // (kLoad: slower start, faster decode).
+  static Result<std::unique_ptr<ModelFile>> Open(const std::string& path,
+                                                 MappedFile::Mode mode = MappedFile::Mode::kMap);
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }

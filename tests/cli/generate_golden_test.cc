@@ -1,5 +1,5 @@
 // End to end: `kvcache generate` on the real stories models prints exactly llama2.c's text,
-// from GGUF and from the llama2.c checkpoint, with and without the KV cache.
+// from GGUF and from the llama2.c checkpoint, with and without the KV cache, mapped or loaded.
 #include <gtest/gtest.h>
 
 #include "cli/cli_runner.h"
@@ -46,6 +46,7 @@ INSTANTIATE_TEST_SUITE_P(
         Golden{"stories260K.bin", " -z " + SharedPath("models/tok512.bin"), 252,
                "stories260K.once-upon-a-time.txt"},
         Golden{"stories-distill-h32.gguf", "", 196, "stories-distill-h32.once-upon-a-time.txt"},
+        Golden{"stories-distill-h32.gguf", " --no-mmap", 196, "stories-distill-h32.once-upon-a-time.txt"},
         Golden{"stories-distill-h32.bin", " -z " + SharedPath("models/tok512.bin"), 196,
                "stories-distill-h32.once-upon-a-time.txt"}));
 
