@@ -1,6 +1,7 @@
 // Decode attention over a filled KV cache (one query token) for each layout and element type,
-// llama-3.2-1b head shape (32 query heads, 8 KV heads, head_dim 64), one layer, 1 thread.
-// Reports KV bytes read per second.
+// llama-3.2-1b head shape (32 query heads, 8 KV heads, head_dim 64), 1 thread. Reports KV bytes
+// read per second. With one layer the cache stays in the last-level cache; with 16 layers (the
+// model's) each iteration walks all of them, so K/V come from DRAM as in real decode.
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -16,8 +17,9 @@ void BM_DecodeAttention(benchmark::State& state) {
   const int32_t depth = static_cast<int32_t>(state.range(0));
   const auto type = static_cast<KVType>(state.range(1));
   const auto layout = static_cast<KVLayout>(state.range(2));
+  const auto layers = static_cast<int32_t>(state.range(3));
   KVSpec shape;
-  shape.n_layers = 1;
+  shape.n_layers = layers;
   shape.n_kv_heads = 8;
   shape.head_dim = 64;
   shape.max_tokens = depth + 1;
@@ -31,29 +33,32 @@ void BM_DecodeAttention(benchmark::State& state) {
   std::vector<float> rows(static_cast<size_t>(depth + 1) * 8 * 64);
   for (float& x : rows) x = normal(rng);
   (void)cache.value()->Reserve(depth + 1);
-  cache.value()->Write(0, 0, depth + 1, rows.data(), rows.data());
+  for (int32_t l = 0; l < layers; ++l) cache.value()->Write(l, 0, depth + 1, rows.data(), rows.data());
   cache.value()->Commit(depth + 1);
   std::vector<float> q(32 * 64), out(32 * 64);
   for (float& x : q) x = normal(rng);
   ThreadPool pool(1);
   const AttentionShape s{32, 8, 64, 0};
-  const KVView view = cache.value()->View(0, depth + 1);
+  std::vector<KVView> views;
+  for (int32_t l = 0; l < layers; ++l) views.push_back(cache.value()->View(l, depth + 1));
   for (auto _ : state) {
-    Attention(s, q.data(), 1, depth, view, out.data(), &pool);
+    for (const KVView& view : views) Attention(s, q.data(), 1, depth, view, out.data(), &pool);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(cache.value()->BytesAllocated()));
 }
 
 void Args(benchmark::internal::Benchmark* b) {
-  for (int64_t depth : {1024, 4096}) {
-    for (KVType t : {KVType::kF32, KVType::kF16, KVType::kQ8, KVType::kQ4}) {
-      for (KVLayout l : {KVLayout::kContiguous, KVLayout::kPaged}) {
-        b->Args({depth, static_cast<int64_t>(t), static_cast<int64_t>(l)});
+  for (int64_t layers : {1, 16}) {
+    for (int64_t depth : {1024, 4096}) {
+      for (KVType t : {KVType::kF32, KVType::kF16, KVType::kQ8, KVType::kQ4}) {
+        for (KVLayout l : {KVLayout::kContiguous, KVLayout::kPaged}) {
+          b->Args({depth, static_cast<int64_t>(t), static_cast<int64_t>(l), layers});
+        }
       }
     }
   }
-  b->ArgNames({"depth", "kv_type", "layout"});
+  b->ArgNames({"depth", "kv_type", "layout", "layers"});
 }
 
 BENCHMARK(BM_DecodeAttention)->Apply(Args)->Unit(benchmark::kMicrosecond);

@@ -1,20 +1,76 @@
 #include "kernels/attention.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
 
 #include "core/status.h"
 #include "kernels/attention_internal.h"
 
 namespace kvc {
+namespace {
+
+using namespace attention_internal;
+
+constexpr int32_t kMinSlotsPerSplit = 256;  // below this a split costs more than it saves
+
+// One decode query (flash-decoding): the visible slots are split into contiguous ranges, one per
+// thread; each range runs every head block by block (the order a paged block is stored in), and
+// the ranges' softmax states are merged by their running maxima.
+void AttendSplit(const AttentionShape& s, const float* q, int32_t pos, const KVView& kv, float* out,
+                 ThreadPool* pool) {
+  const int32_t hd = s.head_dim, heads = s.n_heads;
+  const int32_t lo = FirstVisible(s, kv, pos), hi = pos + 1;
+  const int32_t splits = std::max(1, std::min(pool->size(), (hi - lo) / kMinSlotsPerSplit));
+  // Per split: m[heads], l[heads], acc[heads * hd]. Grows once; no allocation per token after.
+  thread_local std::vector<float> state;
+  const size_t per_split = static_cast<size_t>(heads) * (hd + 2);
+  if (state.size() < per_split * splits) state.resize(per_split * splits);
+  float* base = state.data();
+  const int32_t span = (hi - lo + splits - 1) / splits;
+  pool->ParallelFor(splits, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) {
+      float* m = base + i * per_split;
+      float* l = m + heads;
+      float* acc = l + heads;
+      std::fill(m, m + heads, -std::numeric_limits<float>::infinity());
+      std::fill(l, l + heads, 0.0f);
+      std::fill(acc, acc + static_cast<size_t>(heads) * hd, 0.0f);
+      const int32_t t0 = lo + static_cast<int32_t>(i) * span;
+      AttendSlots(s, q, 0, s.n_kv_heads, t0, std::min(hi, t0 + span), kv, m, l, acc);
+    }
+  }, 1);
+  for (int32_t h = 0; h < heads; ++h) {
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int32_t i = 0; i < splits; ++i) mx = std::max(mx, base[i * per_split + h]);
+    float total = 0;
+    float* o = out + static_cast<int64_t>(h) * hd;
+    std::fill(o, o + hd, 0.0f);
+    for (int32_t i = 0; i < splits; ++i) {
+      const float* m = base + i * per_split;
+      const float w = ExpNonPositive(m[h] - mx);
+      total += w * m[heads + h];
+      const float* acc = m + 2 * heads + static_cast<int64_t>(h) * hd;
+      for (int32_t d = 0; d < hd; ++d) o[d] += w * acc[d];
+    }
+    const float inv = total > 0 ? 1.0f / total : 0.0f;
+    for (int32_t d = 0; d < hd; ++d) o[d] *= inv;
+  }
+}
+
+}  // namespace
 
 void Attention(const AttentionShape& s, const float* q, int32_t n_q, int32_t q_pos0,
                const KVView& kv, float* out, ThreadPool* pool) {
-  using namespace attention_internal;
   KVC_CHECK(s.head_dim <= kMaxHeadDim && s.n_heads / s.n_kv_heads <= kMaxGroup);
   KVC_CHECK(q_pos0 + n_q <= kv.n_tokens && kv.head_dim == s.head_dim);
+  const bool tiled = TiledSupported(kv);
+  if (tiled && n_q == 1) return AttendSplit(s, q, q_pos0, kv, out, pool);
+  // Prefill chunks: one task per (query, KV head).
   const int64_t stride = static_cast<int64_t>(s.n_heads) * s.head_dim;
   const int64_t tasks = static_cast<int64_t>(n_q) * s.n_kv_heads;
-  const auto attend = TiledSupported(kv) ? AttendTiled : AttendGeneric;
+  const auto attend = tiled ? AttendTiled : AttendGeneric;
   // Work of one task: scores and weighted sum over the visible keys for a group of heads.
   const int64_t visible = s.window > 0 ? std::min(s.window, q_pos0 + n_q) : q_pos0 + n_q;
   const double per_task = 2.0 * visible * s.head_dim * (s.n_heads / s.n_kv_heads);

@@ -47,6 +47,11 @@ bool TiledSupported(const KVView& kv);
 // One query position, one KV head and its query heads (n_heads / n_kv_heads of them).
 void AttendTiled(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_head,
                  const KVView& kv, float* out);
+// The tiled kernel's core: the query heads of KV heads [h0, h1) (q, m, l, acc start at h0's first
+// query head; acc holds head_dim floats per query head) over slots [t0, t1), updating the online
+// softmax state in place. Tile by tile, every head of a tile before the next.
+void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1, int32_t t0,
+                 int32_t t1, const KVView& kv, float* m, float* l, float* acc);
 void AttendGeneric(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_head,
                    const KVView& kv, float* out);
 

@@ -192,24 +192,6 @@ void TileRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0
   for (int32_t i = 0; i < n; ++i) rows[i] = scratch + static_cast<size_t>(i) * hd;
 }
 
-// Asks for the stored rows of slots [c0, c0 + n) ahead of use: inside a block one head's rows
-// are one contiguous byte range, but block boundaries break the hardware prefetcher's streams.
-void PrefetchRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0, int32_t n) {
-  n = std::min(n, side.n_stored - c0);
-  for (int32_t t = c0; n > 0;) {
-    const int32_t block = t / kv.block_size;
-    const int32_t in_block = t - block * kv.block_size;
-    const int32_t run = std::min(n, kv.block_size - in_block);
-    const uint8_t* p = side.base + static_cast<size_t>(kv.block_table[block]) * side.block_stride +
-                       static_cast<size_t>(head) * side.head_stride +
-                       static_cast<size_t>(in_block) * side.row_bytes;
-    const size_t bytes = static_cast<size_t>(run) * side.row_bytes;
-    for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o);
-    t += run;
-    n -= run;
-  }
-}
-
 }  // namespace
 
 bool TiledSupported(const KVView& kv) {
@@ -220,49 +202,52 @@ bool TiledSupported(const KVView& kv) {
   return true;
 }
 
-void AttendTiled(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_head,
-                 const KVView& kv, float* out) {
+void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1, int32_t t0,
+                 int32_t t1, const KVView& kv, float* m, float* l, float* acc) {
   const int32_t hd = s.head_dim;
   const int32_t group = s.n_heads / s.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int32_t tile = std::min(kMaxTile, kTileFloats / hd / 16 * 16);
   const auto [score, accumulate] = KernelsFor(hd);
-  const int32_t hi = pos + 1;  // exclusive
 
-  float m[kMaxGroup], l[kMaxGroup];
-  alignas(64) float acc[kMaxGroup * kMaxHeadDim];
-  alignas(64) float p[kMaxGroup * kMaxTile];
+  alignas(64) float p[kMaxTile];
   alignas(64) float k_scratch[kTileFloats], v_scratch[kTileFloats];
   const float* k_rows[kMaxTile];
   const float* v_rows[kMaxTile];
-  std::fill(m, m + group, -std::numeric_limits<float>::infinity());
-  std::fill(l, l + group, 0.0f);
-  std::fill(acc, acc + group * hd, 0.0f);
-  const float* qh = q + static_cast<int64_t>(kv_head) * group * hd;
-
-  for (int32_t c0 = FirstVisible(s, kv, pos), c1; c0 < hi; c0 = c1) {
-    c1 = std::min(hi, c0 + tile);
+  for (int32_t c0 = t0, c1; c0 < t1; c0 = c1) {
+    c1 = std::min(t1, c0 + tile);
     for (const KVSideView* side : {&kv.k, &kv.v}) {
       if (c0 < side->n_stored) c1 = std::min(c1, side->n_stored);
     }
     const int32_t n = c1 - c0;
-    if (c1 < hi) {
-      PrefetchRows(kv, kv.k, kv_head, c1, std::min(tile, hi - c1));
-      PrefetchRows(kv, kv.v, kv_head, c1, std::min(tile, hi - c1));
-    }
-    TileRows(kv, kv.k, kv_head, c0, n, k_scratch, k_rows);
-    TileRows(kv, kv.v, kv_head, c0, n, v_scratch, v_rows);
-    for (int32_t g = 0; g < group; ++g) {
-      float* pg = p + g * kMaxTile;
-      score(k_rows, n, qh + g * hd, scale, pg);
-      const float correction = SoftmaxStep(pg, n, m[g], l[g]);
-      accumulate(v_rows, n, pg, correction, acc + g * hd);
+    // Every KV head of this tile before the next tile: a paged block is read front to back.
+    for (int32_t h = h0; h < h1; ++h) {
+      TileRows(kv, kv.k, h, c0, n, k_scratch, k_rows);
+      TileRows(kv, kv.v, h, c0, n, v_scratch, v_rows);
+      for (int32_t g = 0; g < group; ++g) {
+        const int32_t qh = (h - h0) * group + g;
+        score(k_rows, n, q + static_cast<int64_t>(qh) * hd, scale, p);
+        const float correction = SoftmaxStep(p, n, m[qh], l[qh]);
+        accumulate(v_rows, n, p, correction, acc + static_cast<int64_t>(qh) * hd);
+      }
     }
   }
-  float* oh = out + static_cast<int64_t>(kv_head) * group * hd;
+}
+
+void AttendTiled(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_head,
+                 const KVView& kv, float* out) {
+  const int32_t hd = s.head_dim;
+  const int32_t group = s.n_heads / s.n_kv_heads;
+  float m[kMaxGroup], l[kMaxGroup];
+  alignas(64) float acc[kMaxGroup * kMaxHeadDim];
+  std::fill(m, m + group, -std::numeric_limits<float>::infinity());
+  std::fill(l, l + group, 0.0f);
+  std::fill(acc, acc + group * hd, 0.0f);
+  const int64_t first = static_cast<int64_t>(kv_head) * group * hd;
+  AttendSlots(s, q + first, kv_head, kv_head + 1, FirstVisible(s, kv, pos), pos + 1, kv, m, l, acc);
   for (int32_t g = 0; g < group; ++g) {
     const float inv = l[g] > 0 ? 1.0f / l[g] : 0.0f;
-    for (int32_t d = 0; d < hd; ++d) oh[g * hd + d] = acc[g * hd + d] * inv;
+    for (int32_t d = 0; d < hd; ++d) out[first + g * hd + d] = acc[g * hd + d] * inv;
   }
 }
 

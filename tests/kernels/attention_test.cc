@@ -182,6 +182,14 @@ TEST(AttentionKernel, SlidingWindow) {
   }
 }
 
+TEST(AttentionKernel, DecodeSplitAcrossThreads) {
+  // Long enough that one decode query is split into ranges (one per thread) whose softmax states
+  // are merged; ranges cross the residual boundary and start past a window's first slot.
+  Check({8, 2, 64, KVType::kF16, KVType::kF16}, 1100, 1);
+  Check({8, 2, 64, KVType::kQ4, KVType::kQ4, KVGrouping::kPerToken, KVLayout::kPaged, 16, 128}, 1100, 1);
+  Check({8, 2, 64, KVType::kQ8, KVType::kQ8, KVGrouping::kPerToken, KVLayout::kContiguous, 16, 0, 700}, 1300, 1);
+}
+
 TEST(AttentionKernel, PrefillChunkIsCausal) {
   Check({8, 2, 64, KVType::kF16, KVType::kF16}, 0, 70);
   Check({8, 2, 64, KVType::kQ8, KVType::kQ8}, 33, 40);
