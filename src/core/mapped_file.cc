@@ -9,6 +9,8 @@
 #include <cstring>
 #include <utility>
 
+#include "core/huge_pages.h"
+
 namespace kvc {
 
 MappedFile::~MappedFile() {
@@ -32,21 +34,19 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
 
 namespace {
 
-// Anonymous memory (huge pages where the kernel grants them) holding the file's bytes, then
-// made read-only. Returns MAP_FAILED with errno set on failure.
+// Huge-page memory holding the file's bytes, then made read-only. Returns MAP_FAILED with errno
+// set on failure.
 void* LoadIntoMemory(int fd, size_t size, size_t* mapped) {
-  constexpr size_t kHuge = 2 << 20;
-  *mapped = (size + kHuge - 1) / kHuge * kHuge;
-  void* p = mmap(nullptr, *mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return p;
-#if defined(MADV_HUGEPAGE)
-  madvise(p, *mapped, MADV_HUGEPAGE);
-#endif
+  void* p = AllocateHugePages(size, mapped);
+  if (p == nullptr) {
+    errno = ENOMEM;
+    return MAP_FAILED;
+  }
   for (size_t off = 0; off < size;) {
     const ssize_t r = pread(fd, static_cast<uint8_t*>(p) + off, size - off, static_cast<off_t>(off));
     if (r <= 0) {
       const int err = r == 0 ? EIO : errno;  // 0: the file shrank while being read
-      munmap(p, *mapped);
+      FreeHugePages(p, *mapped);
       errno = err;
       return MAP_FAILED;
     }

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/huge_pages.h"
 #include "quant/kv_quant.h"
 
 namespace kvc {
@@ -41,17 +42,16 @@ Result<std::shared_ptr<PagedKVPool>> PagedKVPool::Create(const KVSpec& spec, int
   std::shared_ptr<PagedKVPool> pool(new PagedKVPool(spec, block_size, num_blocks,
                                                     SideStride(spec, true, block_size),
                                                     SideStride(spec, false, block_size)));
-  for (int32_t l = 0; l < spec.n_layers; ++l) {
-    // Not zeroed: pages are touched only when blocks are written.
-    pool->k_.emplace_back(new (std::nothrow) uint8_t[pool->k_stride_ * num_blocks]);
-    pool->v_.emplace_back(new (std::nothrow) uint8_t[pool->v_stride_ * num_blocks]);
-    if (!pool->k_.back() || !pool->v_.back()) {
-      return OutOfMemory("cannot allocate the KV block pool (" +
-                         std::to_string(pool->BytesTotal() >> 20) + " MiB)");
-    }
+  // Reserved, not touched: pages become resident only when blocks are written.
+  pool->storage_ = AllocateHugePages(pool->BytesTotal(), &pool->mapped_);
+  if (pool->storage_ == nullptr) {
+    return OutOfMemory("cannot allocate the KV block pool (" + std::to_string(pool->BytesTotal() >> 20) +
+                       " MiB)");
   }
   return pool;
 }
+
+PagedKVPool::~PagedKVPool() { FreeHugePages(storage_, mapped_); }
 
 PagedKVCache::PagedKVCache(std::shared_ptr<PagedKVPool> pool)
     : BlockedKVCache(pool->spec()), pool_(std::move(pool)) {}

@@ -28,7 +28,13 @@ class PagedKVPool {
   size_t block_stride(bool key) const { return key ? k_stride_ : v_stride_; }
   size_t BytesPerBlock() const { return (k_stride_ + v_stride_) * spec_.n_layers; }  // all layers
   size_t BytesTotal() const { return BytesPerBlock() * blocks_.num_blocks(); }
-  uint8_t* base(int32_t layer, bool key) const { return (key ? k_ : v_)[layer].get(); }
+  uint8_t* base(int32_t layer, bool key) const {
+    return storage_ + static_cast<size_t>(layer) * (k_stride_ + v_stride_) * blocks_.num_blocks() +
+           (key ? 0 : k_stride_ * blocks_.num_blocks());
+  }
+  ~PagedKVPool();
+  PagedKVPool(const PagedKVPool&) = delete;
+  PagedKVPool& operator=(const PagedKVPool&) = delete;
 
  private:
   PagedKVPool(const KVSpec& spec, int32_t block_size, int32_t num_blocks, size_t k_stride,
@@ -38,7 +44,9 @@ class PagedKVPool {
   int32_t block_size_;
   size_t k_stride_, v_stride_;
   BlockPool blocks_;
-  std::vector<std::unique_ptr<uint8_t[]>> k_, v_;  // [layer]
+  // [layer][K blocks, then V blocks], in huge pages: attention streams through it every token.
+  uint8_t* storage_ = nullptr;
+  size_t mapped_ = 0;
 };
 
 // One sequence's cache in a pool.
