@@ -3,8 +3,8 @@
 // zmm operations per cycle, so operation count is what matters):
 //  * weights become unsigned bytes (Q8_0: w ^ 0x80 = w + 128; Q4_0: the raw nibble = w + 8) so
 //    one vpdpbusd multiplies them by the signed activation bytes; the offset times the
-//    activation sum is removed once (Q8_0: an f32 term per row; Q4_0: the integer accumulator
-//    starts at -8 sum(x)).
+//    activation sum is removed exactly in the integer accumulators, which start at
+//    -offset * sum(x) of their block (Q8_0: -128, Q4_0: -8).
 //  * the 16 f16 block scales of a group are collected with word permutes and converted
 //    together instead of one scalar conversion per block.
 //  * each thread streams two rows in lockstep (two interleaved sequential streams), with loads
@@ -37,17 +37,17 @@ inline __m512i LoadPairQ8(const uint8_t* b0, const uint8_t* b1) {
 // ---- Q8_0: two blocks per vpdpbusd. ----
 
 // acc[] += the blocks [b0, b0 + nblk) of `row` (nblk <= 16; kFull: == 16), spread over four
-// accumulators; corr collects dw dx sum(qx) for the offset correction.
+// accumulators. Each block's integer accumulator starts at -128 sum(qx) (in its first lane), so
+// the vpdpbusd of w + 128 with qx is the exact signed dot product before any float rounding:
+// removing the offset later in f32 would cancel terms 128 times larger than the result.
 template <bool kFull>
-inline void GroupQ8(const uint8_t* row, const ActBlocksView& x, int64_t b0, int nblk, __m512* acc,
-                  __m512* corr) {
+inline void GroupQ8(const uint8_t* row, const ActBlocksView& x, int64_t b0, int nblk, __m512* acc) {
   constexpr int kB = sizeof(BlockQ8_0);
   // Padding blocks of x have d = 0 and sum = 0, so full-width loads are safe here.
   const __m512 dx = _mm512_load_ps(x.d + b0);
-  const __m512 dsx = _mm512_mul_ps(dx, _mm512_cvtepi32_ps(_mm512_load_si512(x.sum + b0)));
+  const __m512i offset = _mm512_mullo_epi32(_mm512_load_si512(x.sum + b0), _mm512_set1_epi32(-128));
   const __m512 dw = LoadScales<false, kFull>(row + b0 * kB, nblk);
   const __m512 sv = _mm512_mul_ps(dw, dx);
-  *corr = _mm512_fmadd_ps(dw, dsx, *corr);
   const int npairs = kFull ? 8 : (nblk + 1) / 2;
   const __m512i pair_base = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   for (int p = 0; p < npairs; ++p) {
@@ -55,9 +55,9 @@ inline void GroupQ8(const uint8_t* row, const ActBlocksView& x, int64_t b0, int 
     const uint8_t* blk = row + b * kB;
     const bool odd_tail = !kFull && 2 * p + 1 == nblk;
     const __m512i wv = LoadPairQ8(blk, odd_tail ? blk : blk + kB);
-    const __m512i dot =
-        _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, _mm512_load_si512(x.qs + b * kQK));
     const __m512i perm = _mm512_add_epi32(pair_base, _mm512_set1_epi32(2 * p));
+    const __m512i init = _mm512_maskz_permutexvar_epi32(0x0101, perm, offset);
+    const __m512i dot = _mm512_dpbusd_epi32(init, wv, _mm512_load_si512(x.qs + b * kQK));
     acc[p & 3] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(perm, sv),
                                  acc[p & 3]);
   }
@@ -66,24 +66,20 @@ inline void GroupQ8(const uint8_t* row, const ActBlocksView& x, int64_t b0, int 
 // y[r] = rows[r] . x over nb blocks for R (1 or 2) rows in lockstep, group by group.
 template <int R>
 void DotRowsQ8(const uint8_t* const* rows, const ActBlocksView& x, int64_t nb, float* const* y) {
-  __m512 acc[R][4], corr[R];
+  __m512 acc[R][4];
   for (int r = 0; r < R; ++r) {
-    corr[r] = _mm512_setzero_ps();
     for (__m512& v : acc[r]) v = _mm512_setzero_ps();
   }
   int64_t b0 = 0;
   for (; b0 + 16 <= nb; b0 += 16) {
-    for (int r = 0; r < R; ++r) GroupQ8<true>(rows[r], x, b0, 16, acc[r], &corr[r]);
+    for (int r = 0; r < R; ++r) GroupQ8<true>(rows[r], x, b0, 16, acc[r]);
   }
   if (b0 < nb) {
-    for (int r = 0; r < R; ++r) {
-      GroupQ8<false>(rows[r], x, b0, static_cast<int>(nb - b0), acc[r], &corr[r]);
-    }
+    for (int r = 0; r < R; ++r) GroupQ8<false>(rows[r], x, b0, static_cast<int>(nb - b0), acc[r]);
   }
   for (int r = 0; r < R; ++r) {
-    const __m512 sum =
-        _mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3]));
-    *y[r] = _mm512_reduce_add_ps(_mm512_fnmadd_ps(_mm512_set1_ps(128.0f), corr[r], sum));
+    *y[r] = _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3])));
   }
 }
 
