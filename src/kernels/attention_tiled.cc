@@ -1,5 +1,5 @@
-// The tiled attention kernel (flash-decoding style, one query at a time): keys and values are
-// taken a tile of up to 64 slots at a time, in any layout (the tile gathers row addresses across
+// The tiled attention kernel (online softmax, one query at a time): keys and values are taken a
+// tile of up to 64 slots at a time, in any layout (the tile gathers row addresses across
 // blocks, so paged and contiguous caches run the same loop) and any per-token element type:
 // quantized rows are decoded once per tile into an L1-resident f32 scratch that every query head
 // of the GQA group then reads. Scores of 16 keys come out of one transposing reduction instead of
