@@ -6,6 +6,7 @@
 // 16 horizontal sums. Written with GCC vector extensions so the same code is AVX-512 here and
 // AVX2 (pairs of registers) in the x86-64-v3 build that valgrind runs.
 #include <algorithm>
+#include <bit>
 #include <limits>
 
 #include "kernels/attention_internal.h"
@@ -60,7 +61,7 @@ inline F32x16 Exp16(F32x16 x) {
   const F32x16 n = (x * 1.44269504088896341f + shifter) - shifter;
   const F32x16 r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
   const I32x16 bits = (__builtin_convertvector(n, I32x16) + 127) << 23;
-  return ExpReduced(r) * reinterpret_cast<const F32x16&>(bits);
+  return ExpReduced(r) * std::bit_cast<F32x16>(bits);
 }
 
 // One online-softmax update for one head: scores p[0, n) become e^(p - m') with m' the new

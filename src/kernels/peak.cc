@@ -47,7 +47,11 @@ constexpr int kChains = 12;  // independent accumulators: enough to hide FMA lat
   }
   __m512i s = acc[0];
   for (int c = 1; c < kChains; ++c) s = _mm512_add_epi32(s, acc[c]);
-  return _mm512_reduce_add_epi32(s);
+  alignas(64) uint32_t lanes[16];
+  _mm512_store_si512(lanes, s);
+  uint32_t total = 0;
+  for (uint32_t v : lanes) total += v;  // unsigned: wraps; only the loop's liveness matters
+  return static_cast<int32_t>(total & 0x7fffffff);
 }
 #endif
 

@@ -142,7 +142,9 @@ TEST_F(LoadTest, PoolForThreeServesTwentyFourConcurrentRequestsExactlyThroughPre
   for (int i = 0; i < kRequests; ++i) {
     alone.push_back(Complete(i, false));
     ASSERT_EQ(alone.back().status, 200) << alone.back().text;
-    if (alone.back().finish == "length") EXPECT_EQ(alone.back().completion_tokens, kMaxTokens);
+    if (alone.back().finish == "length") {
+      EXPECT_EQ(alone.back().completion_tokens, kMaxTokens);
+    }
   }
   ASSERT_EQ(engine_->Metrics().preemptions, 0);  // alone, a request always fits
   engine_->Stop();
@@ -168,7 +170,9 @@ TEST_F(LoadTest, PoolForThreeServesTwentyFourConcurrentRequestsExactlyThroughPre
     ASSERT_EQ(a.status, 200) << "request " << i << ": " << a.text;
     EXPECT_EQ(a.text, alone[i].text) << "request " << i;
     EXPECT_EQ(a.finish, alone[i].finish) << "request " << i;
-    if (a.completion_tokens >= 0) EXPECT_EQ(a.completion_tokens, alone[i].completion_tokens) << "request " << i;
+    if (a.completion_tokens >= 0) {
+      EXPECT_EQ(a.completion_tokens, alone[i].completion_tokens) << "request " << i;
+    }
     generated += alone[i].completion_tokens;
   }
   EXPECT_GT(generated, kRequests * kMaxTokens / 2);  // long answers: decode growth did happen
