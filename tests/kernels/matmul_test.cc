@@ -197,7 +197,7 @@ TEST_P(MatMulTest, TokensShapesAndThreads) {
   for (int64_t n = 2; n <= 17; ++n) {
     for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{5, 64}, {33, 544},
                                      {70, 1024}, {16, 32}, {47, 4096}}) {
-      CheckProduct({GetParam(), rows, cols, n, n % 3 + 1}, seed++);
+      CheckProduct({GetParam(), rows, cols, n, static_cast<int>(n % 3 + 1)}, seed++);
       if (HasFatalFailure()) return;
     }
   }
