@@ -42,8 +42,15 @@ Result<std::shared_ptr<PagedKVPool>> PagedKVPool::Create(const KVSpec& spec, int
   std::shared_ptr<PagedKVPool> pool(new PagedKVPool(spec, block_size, num_blocks,
                                                     SideStride(spec, true, block_size),
                                                     SideStride(spec, false, block_size)));
-  // Reserved, not touched: pages become resident only when blocks are written.
-  pool->storage_ = AllocateHugePages(pool->BytesTotal(), &pool->mapped_);
+  // Not touched here: pages become resident only when blocks are written. Large pools go in huge
+  // pages; small ones stay on the heap, which reuses memory between short-lived caches instead of
+  // zeroing fresh pages (a 2 MiB page is zeroed whole on first touch).
+  if (pool->BytesTotal() >= kHugePagePoolBytes) {
+    pool->storage_ = AllocateHugePages(pool->BytesTotal(), &pool->mapped_);
+  } else {
+    pool->heap_.reset(new (std::nothrow) uint8_t[pool->BytesTotal()]);
+    pool->storage_ = pool->heap_.get();
+  }
   if (pool->storage_ == nullptr) {
     return OutOfMemory("cannot allocate the KV block pool (" + std::to_string(pool->BytesTotal() >> 20) +
                        " MiB)");

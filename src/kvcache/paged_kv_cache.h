@@ -44,9 +44,12 @@ class PagedKVPool {
   int32_t block_size_;
   size_t k_stride_, v_stride_;
   BlockPool blocks_;
-  // [layer][K blocks, then V blocks], in huge pages: attention streams through it every token.
+  // [layer][K blocks, then V blocks]: attention streams through it every token, so from
+  // kHugePagePoolBytes on it lives in huge pages (mapped_ > 0), below that on the heap.
+  static constexpr size_t kHugePagePoolBytes = size_t{32} << 20;
   uint8_t* storage_ = nullptr;
   size_t mapped_ = 0;
+  std::unique_ptr<uint8_t[]> heap_;
 };
 
 // One sequence's cache in a pool.
