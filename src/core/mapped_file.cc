@@ -44,6 +44,7 @@ void* LoadIntoMemory(int fd, size_t size, size_t* mapped) {
   }
   for (size_t off = 0; off < size;) {
     const ssize_t r = pread(fd, static_cast<uint8_t*>(p) + off, size - off, static_cast<off_t>(off));
+    if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
       const int err = r == 0 ? EIO : errno;  // 0: the file shrank while being read
       FreeHugePages(p, *mapped);
