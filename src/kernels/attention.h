@@ -26,4 +26,12 @@ constexpr int32_t kMaxGroup = 32;  // query heads per KV head
 void Attention(const AttentionShape& shape, const float* q, int32_t n_q, int32_t q_pos0,
                const KVView& kv, float* out, ThreadPool* pool);
 
+// Scores against q8/q4 keys use the query rounded to int8 per key group (as llama.cpp rounds
+// activations for its q8_0 dot products) when this is true for the view (builds with AVX-512
+// VNNI): query element i counts as scale * codes[i] with scale = RoundQueryGroup(...). Slots
+// still in the f32 residual ring use the query as is.
+bool AttentionRoundsQuery(const KVView& kv);
+// Rounds g query elements: scale = absmax / 127, codes = round-half-even(q * 127 / absmax).
+float RoundQueryGroup(const float* q, int32_t g, int8_t* codes);
+
 }  // namespace kvc

@@ -40,6 +40,44 @@ inline int32_t FirstVisible(const AttentionShape& s, const KVView& kv, int32_t p
   return std::max(lo, kv.first_token);
 }
 
+constexpr int32_t kMaxTile = 64;  // slots per tile (one online-softmax update)
+
+// One online-softmax update for one head: scores p[0, n) become e^(p - m') with m' the new
+// running maximum, l is rescaled and grows by their sum; returns the factor e^(m - m') that
+// rescales the weighted sum of earlier tiles. p has room up to n rounded up to 16.
+float SoftmaxStep(float* p, int32_t n, float& m, float& l);
+
+// Block addresses of slots [c0, c0 + n) of one side and head (all below side.n_stored).
+void GatherRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0, int32_t n,
+                const uint8_t** rows);
+
+// Int8 key path (attention_quant.cc). A query head rounded for it: codes in the order keys are
+// unpacked (KeyCodePos), and per segment (a key group, or a 64-element slice of a longer one)
+// the query group's scale times the softmax scale and the sum of the segment's codes.
+struct Int8Query {
+  alignas(64) int8_t codes[kMaxHeadDim];
+  float scale[kMaxHeadDim / 16];
+  float sum[kMaxHeadDim / 16];
+};
+// Whether the int8 key path takes this view's stored slots (built with AVX-512 VNNI; q8 or q4
+// per-token keys, head_dim 32/64/128/256, values of any per-token type but q2).
+bool Int8KeysSupported(const KVView& kv);
+// Where element d of a key lands once unpacked: q4 puts a group's even elements first.
+int32_t KeyCodePos(KVType t, int32_t g, int32_t d);
+void RoundQueries(const KVView& kv, const float* q, int32_t n_heads, float softmax_scale,
+                  Int8Query* out);
+// Rows to prefetch while a tile computes: those of the next (tile, head).
+struct Prefetch {
+  const uint8_t* const* k = nullptr;
+  const uint8_t* const* v = nullptr;
+  int32_t n = 0;
+};
+// The query heads of one KV head over n stored slots (rows from GatherRows), updating their
+// online-softmax state (m, l, acc of the group's first query head).
+void AttendInt8Keys(const KVView& kv, const Int8Query* q, int32_t group,
+                    const uint8_t* const* k_rows, const uint8_t* const* v_rows, int32_t n,
+                    const Prefetch& next, float* m, float* l, float* acc);
+
 // The tiled kernel handles per-token rows whose head_dim is a multiple of 16 (and quantized
 // groups of a multiple of 16): everything but KIVI keys and odd head sizes.
 bool TiledSupported(const KVView& kv);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <bit>
 #include <limits>
+#include <vector>
 
 #include "kernels/attention_internal.h"
 #include "quant/kv_quant.h"
@@ -18,7 +19,6 @@ namespace {
 typedef float F32x16 __attribute__((vector_size(64)));
 typedef int32_t I32x16 __attribute__((vector_size(64)));
 
-constexpr int32_t kMaxTile = 64;             // slots per tile (one online-softmax update)
 constexpr int32_t kTileFloats = 64 * 64;     // scratch per side: 16 KiB
 
 inline F32x16 Load16(const float* p) {
@@ -62,33 +62,6 @@ inline F32x16 Exp16(F32x16 x) {
   const F32x16 r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
   const I32x16 bits = (__builtin_convertvector(n, I32x16) + 127) << 23;
   return ExpReduced(r) * std::bit_cast<F32x16>(bits);
-}
-
-// One online-softmax update for one head: scores p[0, n) become e^(p - m') with m' the new
-// running maximum, l is rescaled and grows by their sum; returns the factor e^(m - m') that
-// rescales the weighted sum of earlier tiles. p has room up to n rounded up to 16.
-float SoftmaxStep(float* p, int32_t n, float& m, float& l) {
-  const int32_t n16 = (n + 15) & ~15;
-  std::fill(p + n, p + n16, -std::numeric_limits<float>::infinity());  // e^(-inf) adds ~1e-38
-  F32x16 vmax = Load16(p);
-  for (int32_t t = 16; t < n16; t += 16) {
-    const F32x16 x = Load16(p + t);
-    vmax = x > vmax ? x : vmax;
-  }
-  float new_m = m;
-  for (int i = 0; i < 16; ++i) new_m = std::max(new_m, vmax[i]);
-  const float correction = ExpNonPositive(m - new_m);
-  F32x16 sum{};
-  for (int32_t t = 0; t < n16; t += 16) {
-    const F32x16 e = Exp16(Load16(p + t) - new_m);
-    Store16(p + t, e);
-    sum += e;
-  }
-  float total = 0;
-  for (int i = 0; i < 16; ++i) total += sum[i];
-  m = new_m;
-  l = l * correction + total;
-  return correction;
 }
 
 // scores[t] = scale * dot(q, rows[t]) for t < n; NV = head_dim / 16.
@@ -175,16 +148,7 @@ void TileRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0
     return;
   }
   const uint8_t* raw[kMaxTile];
-  for (int32_t i = 0, t = c0; i < n;) {
-    const int32_t block = t / kv.block_size;
-    const int32_t in_block = t - block * kv.block_size;
-    const int32_t run = std::min(n - i, kv.block_size - in_block);
-    const uint8_t* p = side.base + static_cast<size_t>(kv.block_table[block]) * side.block_stride +
-                       static_cast<size_t>(head) * side.head_stride +
-                       static_cast<size_t>(in_block) * side.row_bytes;
-    for (int32_t j = 0; j < run; ++j, p += side.row_bytes) raw[i++] = p;
-    t += run;
-  }
+  GatherRows(kv, side, head, c0, n, raw);
   if (side.type == KVType::kF32) {
     for (int32_t i = 0; i < n; ++i) rows[i] = reinterpret_cast<const float*>(raw[i]);
     return;
@@ -194,6 +158,44 @@ void TileRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0
 }
 
 }  // namespace
+
+float SoftmaxStep(float* p, int32_t n, float& m, float& l) {
+  const int32_t n16 = (n + 15) & ~15;
+  std::fill(p + n, p + n16, -std::numeric_limits<float>::infinity());  // e^(-inf) adds ~1e-38
+  F32x16 vmax = Load16(p);
+  for (int32_t t = 16; t < n16; t += 16) {
+    const F32x16 x = Load16(p + t);
+    vmax = x > vmax ? x : vmax;
+  }
+  float new_m = m;
+  for (int i = 0; i < 16; ++i) new_m = std::max(new_m, vmax[i]);
+  const float correction = ExpNonPositive(m - new_m);
+  F32x16 sum{};
+  for (int32_t t = 0; t < n16; t += 16) {
+    const F32x16 e = Exp16(Load16(p + t) - new_m);
+    Store16(p + t, e);
+    sum += e;
+  }
+  float total = 0;
+  for (int i = 0; i < 16; ++i) total += sum[i];
+  m = new_m;
+  l = l * correction + total;
+  return correction;
+}
+
+void GatherRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0, int32_t n,
+                const uint8_t** rows) {
+  for (int32_t i = 0, t = c0; i < n;) {
+    const int32_t block = t / kv.block_size;
+    const int32_t in_block = t - block * kv.block_size;
+    const int32_t run = std::min(n - i, kv.block_size - in_block);
+    const uint8_t* p = side.base + static_cast<size_t>(kv.block_table[block]) * side.block_stride +
+                       static_cast<size_t>(head) * side.head_stride +
+                       static_cast<size_t>(in_block) * side.row_bytes;
+    for (int32_t j = 0; j < run; ++j, p += side.row_bytes) rows[i++] = p;
+    t += run;
+  }
+}
 
 bool TiledSupported(const KVView& kv) {
   if (!SupportedHeadDim(kv.head_dim)) return false;
@@ -211,22 +213,52 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
   const int32_t tile = std::min(kMaxTile, kTileFloats / hd / 16 * 16);
   const auto [score, accumulate] = KernelsFor(hd);
 
+  // q8/q4 keys: the query heads rounded to int8 once per call.
+  const bool int8_keys = Int8KeysSupported(kv);
+  thread_local std::vector<Int8Query> rounded;
+  if (int8_keys) {
+    rounded.resize(static_cast<size_t>(h1 - h0) * group);
+    RoundQueries(kv, q, (h1 - h0) * group, scale, rounded.data());
+  }
+
   alignas(64) float p[kMaxTile];
   alignas(64) float k_scratch[kTileFloats], v_scratch[kTileFloats];
   const float* k_rows[kMaxTile];
   const float* v_rows[kMaxTile];
+  const uint8_t* k_raw[kMaxTile];
+  const uint8_t* v_raw[kMaxTile];
+  const uint8_t* next_k[kMaxTile];
+  const uint8_t* next_v[kMaxTile];
   for (int32_t c0 = t0, c1; c0 < t1; c0 = c1) {
-    c1 = std::min(t1, c0 + tile);
+    c1 = std::min(t1, c0 + (int8_keys ? kMaxTile : tile));
     for (const KVSideView* side : {&kv.k, &kv.v}) {
       if (c0 < side->n_stored) c1 = std::min(c1, side->n_stored);
     }
+    const bool stored_int8 = int8_keys && c1 <= kv.k.n_stored && c1 <= kv.v.n_stored;
+    if (!stored_int8) c1 = std::min(c1, c0 + tile);
     const int32_t n = c1 - c0;
     // Every KV head of this tile before the next tile: a paged block is read front to back.
     for (int32_t h = h0; h < h1; ++h) {
+      const int32_t first = (h - h0) * group;
+      if (stored_int8) {
+        // The hardware prefetchers do not follow ~1 KiB runs spread over blocks and heads: the
+        // kernel prefetches the next head's rows (or the next tile's first) as it goes.
+        const bool last = h + 1 == h1;
+        Prefetch next{next_k, next_v, last ? std::min({c1 + kMaxTile, t1, kv.k.n_stored, kv.v.n_stored}) - c1 : n};
+        if (next.n > 0) {
+          GatherRows(kv, kv.k, last ? h0 : h + 1, last ? c1 : c0, next.n, next_k);
+          GatherRows(kv, kv.v, last ? h0 : h + 1, last ? c1 : c0, next.n, next_v);
+        }
+        GatherRows(kv, kv.k, h, c0, n, k_raw);
+        GatherRows(kv, kv.v, h, c0, n, v_raw);
+        AttendInt8Keys(kv, rounded.data() + first, group, k_raw, v_raw, n, next, m + first,
+                       l + first, acc + static_cast<int64_t>(first) * hd);
+        continue;
+      }
       TileRows(kv, kv.k, h, c0, n, k_scratch, k_rows);
       TileRows(kv, kv.v, h, c0, n, v_scratch, v_rows);
       for (int32_t g = 0; g < group; ++g) {
-        const int32_t qh = (h - h0) * group + g;
+        const int32_t qh = first + g;
         score(k_rows, n, q + static_cast<int64_t>(qh) * hd, scale, p);
         const float correction = SoftmaxStep(p, n, m[qh], l[qh]);
         accumulate(v_rows, n, p, correction, acc + static_cast<int64_t>(qh) * hd);

@@ -63,12 +63,22 @@ std::vector<float> Reference(const Case& c, const std::vector<float>& q, int32_t
     for (int32_t h = 0; h < c.n_heads; ++h) {
       const int32_t kvh = h / group;
       const float* qh = q.data() + (static_cast<size_t>(i) * c.n_heads + h) * hd;
+      // Stored q8/q4 keys may be scored with the query rounded to int8 per key group.
+      std::vector<float> rounded(qh, qh + hd);
+      if (AttentionRoundsQuery(kv)) {
+        std::vector<int8_t> codes(hd);
+        for (int32_t g0 = 0; g0 < hd; g0 += kv.k.group) {
+          const float scale = RoundQueryGroup(qh + g0, kv.k.group, codes.data() + g0);
+          for (int32_t d = g0; d < g0 + kv.k.group; ++d) rounded[d] = scale * codes[d];
+        }
+      }
       std::vector<double> w;
       double mx = -1e300;
       for (int32_t t = lo; t <= pos; ++t) {
         const std::vector<float> k = ReadSlot(kv, kv.k, kvh, t);
+        const float* qt = t < kv.k.n_stored ? rounded.data() : qh;
         double s = 0;
-        for (int32_t d = 0; d < hd; ++d) s += double(qh[d]) * k[d];
+        for (int32_t d = 0; d < hd; ++d) s += double(qt[d]) * k[d];
         w.push_back(s / std::sqrt(double(hd)));
         mx = std::max(mx, w.back());
       }
