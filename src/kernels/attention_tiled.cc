@@ -159,6 +159,24 @@ void TileRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0
 
 }  // namespace
 
+// Horizontal max and sum of 16 lanes by halving (4 dependent steps instead of 15).
+inline float HMax16(F32x16 v) {
+  F32x16 w = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  v = v > w ? v : w;
+  w = __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  v = v > w ? v : w;
+  w = __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  v = v > w ? v : w;
+  w = __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+  return std::max(v[0], w[0]);
+}
+inline float HSum16(F32x16 v) {
+  v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  return v[0] + v[1];
+}
+
 float SoftmaxStep(float* p, int32_t n, float& m, float& l) {
   const int32_t n16 = (n + 15) & ~15;
   std::fill(p + n, p + n16, -std::numeric_limits<float>::infinity());  // e^(-inf) adds ~1e-38
@@ -167,8 +185,7 @@ float SoftmaxStep(float* p, int32_t n, float& m, float& l) {
     const F32x16 x = Load16(p + t);
     vmax = x > vmax ? x : vmax;
   }
-  float new_m = m;
-  for (int i = 0; i < 16; ++i) new_m = std::max(new_m, vmax[i]);
+  const float new_m = std::max(m, HMax16(vmax));
   const float correction = ExpNonPositive(m - new_m);
   F32x16 sum{};
   for (int32_t t = 0; t < n16; t += 16) {
@@ -176,10 +193,8 @@ float SoftmaxStep(float* p, int32_t n, float& m, float& l) {
     Store16(p + t, e);
     sum += e;
   }
-  float total = 0;
-  for (int i = 0; i < 16; ++i) total += sum[i];
   m = new_m;
-  l = l * correction + total;
+  l = l * correction + HSum16(sum);
   return correction;
 }
 
@@ -225,10 +240,12 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
   alignas(64) float k_scratch[kTileFloats], v_scratch[kTileFloats];
   const float* k_rows[kMaxTile];
   const float* v_rows[kMaxTile];
-  const uint8_t* k_raw[kMaxTile];
-  const uint8_t* v_raw[kMaxTile];
-  const uint8_t* next_k[kMaxTile];
-  const uint8_t* next_v[kMaxTile];
+  const uint8_t* rows_a[4][kMaxTile];  // this step's K and V rows, and the next step's
+  const uint8_t** k_raw = rows_a[0];
+  const uint8_t** v_raw = rows_a[1];
+  const uint8_t** next_k = rows_a[2];
+  const uint8_t** next_v = rows_a[3];
+  int32_t gathered_c0 = -1, gathered_h = -1;
   for (int32_t c0 = t0, c1; c0 < t1; c0 = c1) {
     c1 = std::min(t1, c0 + (int8_keys ? kMaxTile : tile));
     for (const KVSideView* side : {&kv.k, &kv.v}) {
@@ -243,16 +260,25 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
       if (stored_int8) {
         // The hardware prefetchers do not follow ~1 KiB runs spread over blocks and heads: the
         // kernel prefetches the next head's rows (or the next tile's first) as it goes.
+        // Rows were gathered as the previous step's `next` unless this tile starts the call.
+        if (c0 != gathered_c0 || h != gathered_h) {
+          GatherRows(kv, kv.k, h, c0, n, k_raw);
+          GatherRows(kv, kv.v, h, c0, n, v_raw);
+        }
         const bool last = h + 1 == h1;
         Prefetch next{next_k, next_v, last ? std::min({c1 + kMaxTile, t1, kv.k.n_stored, kv.v.n_stored}) - c1 : n};
         if (next.n > 0) {
-          GatherRows(kv, kv.k, last ? h0 : h + 1, last ? c1 : c0, next.n, next_k);
-          GatherRows(kv, kv.v, last ? h0 : h + 1, last ? c1 : c0, next.n, next_v);
+          gathered_c0 = last ? c1 : c0;
+          gathered_h = last ? h0 : h + 1;
+          GatherRows(kv, kv.k, gathered_h, gathered_c0, next.n, next_k);
+          GatherRows(kv, kv.v, gathered_h, gathered_c0, next.n, next_v);
         }
-        GatherRows(kv, kv.k, h, c0, n, k_raw);
-        GatherRows(kv, kv.v, h, c0, n, v_raw);
         AttendInt8Keys(kv, rounded.data() + first, group, k_raw, v_raw, n, next, m + first,
                        l + first, acc + static_cast<int64_t>(first) * hd);
+        if (next.n > 0) {
+          std::swap(k_raw, next_k);
+          std::swap(v_raw, next_v);
+        }
         continue;
       }
       TileRows(kv, kv.k, h, c0, n, k_scratch, k_rows);
