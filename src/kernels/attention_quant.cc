@@ -40,7 +40,9 @@ float RoundQueryGroup(const float* q, int32_t g, int8_t* codes) {
 namespace attention_internal {
 namespace {
 
-bool GroupFits(int32_t g, int32_t unit) { return g % unit == 0 && (64 % g == 0 || g % 64 == 0); }
+// Groups of a multiple of `unit` that divide head_dim (a power of two here), so segments and
+// value pieces never straddle groups.
+bool GroupFits(int32_t g, int32_t unit, int32_t hd) { return g > 0 && g % unit == 0 && hd % g == 0; }
 
 }  // namespace
 
@@ -50,11 +52,11 @@ bool Int8KeysSupported(const KVView& kv) {
   if (hd != 32 && hd != 64 && hd != 128 && hd != 256) return false;
   const KVSideView &k = kv.k, &v = kv.v;
   if (k.kivi || v.kivi) return false;
-  const bool keys = (k.type == KVType::kQ8 && GroupFits(k.group, 16)) ||
-                    (k.type == KVType::kQ4 && GroupFits(k.group, 32));
+  const bool keys = (k.type == KVType::kQ8 && GroupFits(k.group, 16, hd)) ||
+                    (k.type == KVType::kQ4 && GroupFits(k.group, 32, hd));
   const bool values = v.type == KVType::kF32 || v.type == KVType::kF16 || v.type == KVType::kBF16 ||
-                      (v.type == KVType::kQ8 && v.group % 16 == 0) ||
-                      (v.type == KVType::kQ4 && v.group % 32 == 0);
+                      (v.type == KVType::kQ8 && GroupFits(v.group, 16, hd)) ||
+                      (v.type == KVType::kQ4 && GroupFits(v.group, 32, hd));
   return keys && values;
 #else
   (void)kv;
@@ -230,9 +232,10 @@ void ScoreKeys(const KVView& kv, const uint8_t* const* rows, const Prefetch& nex
   }
 }
 
-// A row of head_dim values as NV registers of f32 in element order, scales applied.
-template <KVType VT, int NV>
-inline void LoadValues(const uint8_t* row, int32_t g, __m512* v) {
+// A row of head_dim values as NV registers of f32 in element order, scales applied. PG: 16-element
+// pieces per value group (quantized types), so each group's scale is converted once.
+template <KVType VT, int NV, int PG>
+inline void LoadValues(const uint8_t* row, __m512* v) {
   if constexpr (VT == KVType::kF32) {
     for (int i = 0; i < NV; ++i) v[i] = _mm512_loadu_ps(row + 64 * i);
   } else if constexpr (VT == KVType::kF16) {
@@ -245,34 +248,37 @@ inline void LoadValues(const uint8_t* row, int32_t g, __m512* v) {
       v[i] = _mm512_castsi512_ps(_mm512_slli_epi32(x, 16));
     }
   } else if constexpr (VT == KVType::kQ8) {  // S * code
-    for (int i = 0; i < NV; ++i) {
-      const int32_t grp = 16 * i / g;
+    constexpr int g = 16 * PG;
+    for (int grp = 0; grp < NV / PG; ++grp) {
       const uint8_t* b = row + grp * (g + 2);
       const __m512 s = _mm512_set1_ps(_cvtsh_ss(*reinterpret_cast<const uint16_t*>(b + g)));
-      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 * i - grp * g));
-      v[i] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(x)), s);
+      for (int k = 0; k < PG; ++k) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 * k));
+        v[grp * PG + k] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(x)), s);
+      }
     }
-  } else {  // q4: S * (code - Z); 16 packed bytes are 32 elements, low nibble first
+  } else {  // q4: S * code - S * Z; 16 packed bytes are 32 elements, low nibble first
+    constexpr int g = 16 * PG;
     const __m512i even = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i odd = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    for (int i = 0; i < NV; i += 2) {
-      const int32_t grp = 16 * i / g;
+    for (int grp = 0; grp < NV / PG; ++grp) {
       const uint8_t* b = row + grp * (g / 2 + 3);
       const float scale = _cvtsh_ss(*reinterpret_cast<const uint16_t*>(b + g / 2));
       const __m512 s = _mm512_set1_ps(scale), zs = _mm512_set1_ps(scale * b[g / 2 + 2]);
-      const __m512i x = _mm512_cvtepu8_epi32(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + (16 * i - grp * g) / 2)));
-      const __m512i lo = _mm512_and_si512(x, _mm512_set1_epi32(15)), hi = _mm512_srli_epi32(x, 4);
-      v[i] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_permutex2var_epi32(lo, even, hi)), s, zs);
-      v[i + 1] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_permutex2var_epi32(lo, odd, hi)), s, zs);
+      for (int k = 0; k < PG; k += 2) {
+        const __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 8 * k)));
+        const __m512i lo = _mm512_and_si512(x, _mm512_set1_epi32(15)), hi = _mm512_srli_epi32(x, 4);
+        v[grp * PG + k] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_permutex2var_epi32(lo, even, hi)), s, zs);
+        v[grp * PG + k + 1] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_permutex2var_epi32(lo, odd, hi)), s, zs);
+      }
     }
   }
 }
 
 // acc[j] = acc[j] * corr[j] + sum_t p[j][t] v[t] for a batch of 16 / NV heads, whose
 // accumulators stay in registers while each value row is converted once.
-template <KVType VT, int NV>
-void AccumulateValues(const uint8_t* const* rows, int32_t n, int32_t g, const float (*p)[kMaxTile],
+template <KVType VT, int NV, int PG>
+void AccumulateValues(const uint8_t* const* rows, int32_t n, const float (*p)[kMaxTile],
                       const float* corr, float* const* acc) {
   constexpr int HB = 16 / NV;
   __m512 a[HB][NV];
@@ -281,7 +287,7 @@ void AccumulateValues(const uint8_t* const* rows, int32_t n, int32_t g, const fl
   }
   for (int32_t t = 0; t < n; ++t) {
     __m512 v[NV];
-    LoadValues<VT, NV>(rows[t], g, v);
+    LoadValues<VT, NV, PG>(rows[t], v);
     for (int j = 0; j < HB; ++j) {
       const __m512 w = _mm512_set1_ps(p[j][t]);
       for (int i = 0; i < NV; ++i) a[j][i] = _mm512_fmadd_ps(w, v[i], a[j][i]);
@@ -294,7 +300,7 @@ void AccumulateValues(const uint8_t* const* rows, int32_t n, int32_t g, const fl
 
 using ScoreFn = void (*)(const KVView&, const uint8_t* const*, const Prefetch&, int32_t,
                          const Int8Query*, int32_t, float (*)[kMaxTile]);
-using AccumulateFn = void (*)(const uint8_t* const*, int32_t, int32_t, const float (*)[kMaxTile],
+using AccumulateFn = void (*)(const uint8_t* const*, int32_t, const float (*)[kMaxTile],
                               const float*, float* const*);
 
 template <KVType KT>
@@ -303,23 +309,42 @@ ScoreFn ScoreFor(int32_t g) {
   return g == 32 ? ScoreKeys<KT, 8> : ScoreKeys<KT, 16>;
 }
 
+// pg: 16-element pieces per value group (1 for float types); q4 needs an even pg.
+template <KVType VT, int NV>
+AccumulateFn AccumulateFor(int32_t pg) {
+  if constexpr (VT != KVType::kQ4) {
+    if (pg == 1) return AccumulateValues<VT, NV, 1>;
+  }
+  if constexpr (NV >= 16) {
+    if (pg == 16) return AccumulateValues<VT, NV, 16>;
+  }
+  if constexpr (NV >= 8) {
+    if (pg == 8) return AccumulateValues<VT, NV, 8>;
+  }
+  if constexpr (NV >= 4) {
+    if (pg == 4) return AccumulateValues<VT, NV, 4>;
+  }
+  return AccumulateValues<VT, NV, 2>;
+}
+
 template <KVType VT>
-AccumulateFn AccumulateFor(int32_t hd) {
+AccumulateFn AccumulateFor(int32_t hd, int32_t pg) {
   switch (hd) {
-    case 32: return AccumulateValues<VT, 2>;
-    case 64: return AccumulateValues<VT, 4>;
-    case 128: return AccumulateValues<VT, 8>;
-    default: return AccumulateValues<VT, 16>;
+    case 32: return AccumulateFor<VT, 2>(pg);
+    case 64: return AccumulateFor<VT, 4>(pg);
+    case 128: return AccumulateFor<VT, 8>(pg);
+    default: return AccumulateFor<VT, 16>(pg);
   }
 }
 
-AccumulateFn AccumulateFor(KVType t, int32_t hd) {
-  switch (t) {
-    case KVType::kF32: return AccumulateFor<KVType::kF32>(hd);
-    case KVType::kF16: return AccumulateFor<KVType::kF16>(hd);
-    case KVType::kBF16: return AccumulateFor<KVType::kBF16>(hd);
-    case KVType::kQ8: return AccumulateFor<KVType::kQ8>(hd);
-    default: return AccumulateFor<KVType::kQ4>(hd);
+AccumulateFn AccumulateFor(const KVSideView& v, int32_t hd) {
+  const int32_t pg = std::min(v.group, hd) / 16;
+  switch (v.type) {
+    case KVType::kF32: return AccumulateFor<KVType::kF32>(hd, 1);
+    case KVType::kF16: return AccumulateFor<KVType::kF16>(hd, 1);
+    case KVType::kBF16: return AccumulateFor<KVType::kBF16>(hd, 1);
+    case KVType::kQ8: return AccumulateFor<KVType::kQ8>(hd, pg);
+    default: return AccumulateFor<KVType::kQ4>(hd, pg);
   }
 }
 
@@ -340,7 +365,7 @@ void AttendInt8Keys(const KVView& kv, const Int8Query* q, int32_t group,
   // Query heads in batches whose accumulators fit in registers; a short last batch is padded
   // with zero weights summed into a dummy.
   const int32_t hb = 16 / (hd / 16);
-  const AccumulateFn accumulate = AccumulateFor(kv.v.type, hd);
+  const AccumulateFn accumulate = AccumulateFor(kv.v, hd);
   alignas(64) float dummy[kMaxHeadDim];
   for (int32_t j = group; j < (group + hb - 1) / hb * hb; ++j) {
     std::fill(p[j], p[j] + kMaxTile, 0.0f);
@@ -352,7 +377,7 @@ void AttendInt8Keys(const KVView& kv, const Int8Query* q, int32_t group,
     for (int32_t jb = 0; jb < hb; ++jb) {
       accs[jb] = j0 + jb < group ? acc + static_cast<size_t>(j0 + jb) * hd : dummy;
     }
-    accumulate(v_rows, n, kv.v.group, p + j0, corr + j0, accs);
+    accumulate(v_rows, n, p + j0, corr + j0, accs);
   }
 }
 #else
