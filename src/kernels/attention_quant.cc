@@ -14,6 +14,7 @@
 // bound by reading the cache, not by arithmetic.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/attention_internal.h"
@@ -184,11 +185,12 @@ void ScoreKeys(const KVView& kv, const uint8_t* const* rows, const Prefetch& nex
   const int32_t n_seg = hd / (4 * SW), slabs = (hd + 63) / 64;
   const size_t gbytes = KVGroupBytes(KT, g), scale_at = KT == KVType::kQ8 ? g : g / 2;
   alignas(64) float ks[kMaxHeadDim / 16][16], kz[kMaxHeadDim / 16][16];
+  alignas(32) uint16_t ks16[kMaxHeadDim / 16][16];
   for (int32_t c = 0; c < n; c += 16) {
     const int32_t m = std::min(16, n - c);
     for (int32_t i = 0; i < 16; ++i) {
       if (i >= m) {
-        for (int32_t grp = 0; grp < n_grp; ++grp) ks[grp][i] = kz[grp][i] = 0.0f;
+        for (int32_t grp = 0; grp < n_grp; ++grp) ks16[grp][i] = 0, kz[grp][i] = 0.0f;
         continue;
       }
       const uint8_t* row = rows[c + i];
@@ -198,9 +200,12 @@ void ScoreKeys(const KVView& kv, const uint8_t* const* rows, const Prefetch& nex
       }
       for (int32_t grp = 0; grp < n_grp; ++grp) {
         const uint8_t* b = row + grp * gbytes + scale_at;
-        ks[grp][i] = _cvtsh_ss(*reinterpret_cast<const uint16_t*>(b));
-        kz[grp][i] = KT == KVType::kQ8 ? 128.0f : b[2];
+        std::memcpy(&ks16[grp][i], b, 2);
+        if constexpr (KT == KVType::kQ4) kz[grp][i] = b[2];
       }
+    }
+    for (int32_t grp = 0; grp < n_grp; ++grp) {
+      _mm512_store_ps(ks[grp], _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ks16[grp]))));
     }
     for (int32_t slab = 0; slab < slabs; ++slab) {
       __m512i r[16];
@@ -221,7 +226,9 @@ void ScoreKeys(const KVView& kv, const uint8_t* const* rows, const Prefetch& nex
             acc1 = _mm512_dpbusd_epi32(acc1, r[sg * SW + i + 1], _mm512_set1_epi32(qd[sg * SW + i + 1]));
           }
           const int32_t grp = seg * 4 * SW / g;
-          const __m512 dot = _mm512_fnmadd_ps(_mm512_load_ps(kz[grp]), _mm512_set1_ps(q[j].sum[seg]),
+          // q8 codes carry the +128 offset of the u8 operand; q4 its zero point.
+          const __m512 zero = KT == KVType::kQ8 ? _mm512_set1_ps(128.0f) : _mm512_load_ps(kz[grp]);
+          const __m512 dot = _mm512_fnmadd_ps(zero, _mm512_set1_ps(q[j].sum[seg]),
                                               _mm512_cvtepi32_ps(_mm512_add_epi32(acc0, acc1)));
           const __m512 s = _mm512_mul_ps(_mm512_load_ps(ks[grp]), _mm512_set1_ps(q[j].scale[seg]));
           score = _mm512_fmadd_ps(dot, s, score);
