@@ -51,6 +51,17 @@ float SoftmaxStep(float* p, int32_t n, float& m, float& l);
 void GatherRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0, int32_t n,
                 const uint8_t** rows);
 
+// Software prefetch of every cache line of one row: its first and last byte, and the lines
+// strictly between them (none for rows of up to 64 bytes that straddle one line boundary).
+inline void PrefetchRow(const uint8_t* row, size_t bytes) {
+  __builtin_prefetch(row, 0, 3);
+  __builtin_prefetch(row + bytes - 1, 0, 3);
+  const uintptr_t last = (reinterpret_cast<uintptr_t>(row) + bytes - 1) & ~uintptr_t{63};
+  for (uintptr_t a = (reinterpret_cast<uintptr_t>(row) & ~uintptr_t{63}) + 64; a < last; a += 64) {
+    __builtin_prefetch(reinterpret_cast<const void*>(a), 0, 3);
+  }
+}
+
 // Int8 key path (attention_quant.cc). A query head rounded for it: codes in the order keys are
 // unpacked (KeyCodePos), and per segment (a key group, or a 64-element slice of a longer one)
 // the query group's scale times the softmax scale and the sum of the segment's codes.

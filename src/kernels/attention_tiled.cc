@@ -281,9 +281,23 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
         }
         continue;
       }
+      // Stored tiles: prefetch the next head's rows (or the next tile's), a slice per query head.
+      int32_t ahead = 0;
+      if (c1 <= kv.k.n_stored && c1 <= kv.v.n_stored) {
+        const bool last = h + 1 == h1;
+        ahead = last ? std::min({c1 + tile, t1, kv.k.n_stored, kv.v.n_stored}) - c1 : n;
+        if (ahead > 0) {
+          GatherRows(kv, kv.k, last ? h0 : h + 1, last ? c1 : c0, ahead, next_k);
+          GatherRows(kv, kv.v, last ? h0 : h + 1, last ? c1 : c0, ahead, next_v);
+        }
+      }
       TileRows(kv, kv.k, h, c0, n, k_scratch, k_rows);
       TileRows(kv, kv.v, h, c0, n, v_scratch, v_rows);
       for (int32_t g = 0; g < group; ++g) {
+        for (int32_t i = g * ahead / group; i < (g + 1) * ahead / group; ++i) {
+          PrefetchRow(next_k[i], kv.k.row_bytes);
+          PrefetchRow(next_v[i], kv.v.row_bytes);
+        }
         const int32_t qh = first + g;
         score(k_rows, n, q + static_cast<int64_t>(qh) * hd, scale, p);
         const float correction = SoftmaxStep(p, n, m[qh], l[qh]);
