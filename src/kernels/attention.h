@@ -31,7 +31,8 @@ void Attention(const AttentionShape& shape, const float* q, int32_t n_q, int32_t
 // VNNI): query element i counts as scale * codes[i] with scale = RoundQueryGroup(...). Slots
 // still in the f32 residual ring use the query as is.
 bool AttentionRoundsQuery(const KVView& kv);
-// Rounds g query elements: scale = absmax / 127, codes = round-half-even(q * 127 / absmax).
+// Rounds g query elements: scale = absmax / 127, codes = round-half-even(q * 127 / absmax);
+// NaN elements get code 0.
 float RoundQueryGroup(const float* q, int32_t g, int8_t* codes);
 
 }  // namespace kvc

@@ -32,8 +32,10 @@ float RoundQueryGroup(const float* q, int32_t g, int8_t* codes) {
   for (int32_t i = 0; i < g; ++i) absmax = std::max(absmax, std::fabs(q[i]));
   const float inv = absmax > 0 ? 127.0f / absmax : 0.0f;
   // q * inv is at most 127 (up to rounding); nearbyint rounds half to even, as vcvtps2dq does.
+  // NaN (a broken activation; absmax skips it) becomes 0 rather than an undefined cast.
   for (int32_t i = 0; i < g; ++i) {
-    codes[i] = static_cast<int8_t>(std::clamp(std::nearbyint(q[i] * inv), -127.0f, 127.0f));
+    const float r = std::nearbyint(q[i] * inv);
+    codes[i] = r == r ? static_cast<int8_t>(std::clamp(r, -127.0f, 127.0f)) : int8_t{0};
   }
   return absmax / 127.0f;
 }
@@ -83,12 +85,16 @@ void RoundQueries(const KVView& kv, const float* q, int32_t n_heads, float softm
   int8_t natural[kMaxHeadDim];
   for (int32_t h = 0; h < n_heads; ++h) {
     Int8Query& r = out[h];
-    std::fill(r.codes, r.codes + kMaxHeadDim, int8_t{0});
+    std::fill(r.codes + hd, r.codes + kMaxHeadDim, int8_t{0});
+    const bool permuted = kv.k.type == KVType::kQ4;
     for (int32_t k = 0; k < hd / g; ++k) {
-      const float s = RoundQueryGroup(q + static_cast<int64_t>(h) * hd + k * g, g, natural + k * g);
+      int8_t* codes = (permuted ? natural : r.codes) + k * g;
+      const float s = RoundQueryGroup(q + static_cast<int64_t>(h) * hd + k * g, g, codes);
       for (int32_t s0 = k * g; s0 < (k + 1) * g; s0 += seg) r.scale[s0 / seg] = s * softmax_scale;
     }
-    for (int32_t d = 0; d < hd; ++d) r.codes[KeyCodePos(kv.k.type, g, d)] = natural[d];
+    if (permuted) {
+      for (int32_t d = 0; d < hd; ++d) r.codes[KeyCodePos(kv.k.type, g, d)] = natural[d];
+    }
     for (int32_t i = 0; i < hd / seg; ++i) {
       int32_t sum = 0;
       for (int32_t d = i * seg; d < (i + 1) * seg; ++d) sum += r.codes[d];

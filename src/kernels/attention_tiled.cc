@@ -157,8 +157,6 @@ void TileRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0
   for (int32_t i = 0; i < n; ++i) rows[i] = scratch + static_cast<size_t>(i) * hd;
 }
 
-}  // namespace
-
 // Horizontal max and sum of 16 lanes by halving (4 dependent steps instead of 15).
 inline float HMax16(F32x16 v) {
   F32x16 w = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
@@ -176,6 +174,8 @@ inline float HSum16(F32x16 v) {
   v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
   return v[0] + v[1];
 }
+
+}  // namespace
 
 float SoftmaxStep(float* p, int32_t n, float& m, float& l) {
   const int32_t n16 = (n + 15) & ~15;

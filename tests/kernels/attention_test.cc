@@ -230,6 +230,11 @@ TEST(AttentionKernel, RoundQueryGroup) {
   std::vector<int8_t> codes(32, 1);
   EXPECT_EQ(RoundQueryGroup(zeros.data(), 32, codes.data()), 0.0f);
   for (int8_t c : codes) EXPECT_EQ(c, 0);
+  zeros[3] = std::nanf("");  // a broken activation: code 0, the rest still rounds
+  zeros[5] = -2.0f;
+  EXPECT_FLOAT_EQ(RoundQueryGroup(zeros.data(), 32, codes.data()), 2.0f / 127);
+  EXPECT_EQ(codes[3], 0);
+  EXPECT_EQ(codes[5], -127);
 }
 
 TEST(AttentionKernel, Int8KeysEveryValueTypeAndShape) {
