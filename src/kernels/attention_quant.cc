@@ -106,6 +106,13 @@ void RoundQueries(const KVView& kv, const float* q, int32_t n_heads, float softm
 #if KVC_INT8_KEYS
 namespace {
 
+// The f16 scale at p (rows are packed, so it may be unaligned).
+inline float F16At(const uint8_t* p) {
+  uint16_t bits;
+  std::memcpy(&bits, p, sizeof(bits));
+  return _cvtsh_ss(bits);
+}
+
 // Bytes 64 s .. 64 s + 63 of a key's u8 codes in KeyCodePos order, straight from its row.
 // SW: dwords per segment (g = 4 SW, or g >= 64 for SW = 16).
 template <KVType KT, int SW>
@@ -268,7 +275,7 @@ inline void LoadValues(const uint8_t* row, __m512* v) {
     constexpr int g = 16 * PG;
     for (int grp = 0; grp < NV / PG; ++grp) {
       const uint8_t* b = row + grp * (g + 2);
-      const __m512 s = _mm512_set1_ps(_cvtsh_ss(*reinterpret_cast<const uint16_t*>(b + g)));
+      const __m512 s = _mm512_set1_ps(F16At(b + g));
       for (int k = 0; k < PG; ++k) {
         const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 * k));
         v[grp * PG + k] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(x)), s);
@@ -280,7 +287,7 @@ inline void LoadValues(const uint8_t* row, __m512* v) {
     const __m512i odd = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (int grp = 0; grp < NV / PG; ++grp) {
       const uint8_t* b = row + grp * (g / 2 + 3);
-      const float scale = _cvtsh_ss(*reinterpret_cast<const uint16_t*>(b + g / 2));
+      const float scale = F16At(b + g / 2);
       const __m512 s = _mm512_set1_ps(scale), zs = _mm512_set1_ps(scale * b[g / 2 + 2]);
       for (int k = 0; k < PG; k += 2) {
         const __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 8 * k)));
