@@ -63,8 +63,9 @@ inline void PrefetchRow(const uint8_t* row, size_t bytes) {
 }
 
 // Int8 key path (attention_quant.cc). A query head rounded for it: codes in the order keys are
-// unpacked (KeyCodePos), and per segment (a key group, or a 64-element slice of a longer one)
-// the query group's scale times the softmax scale and the sum of the segment's codes.
+// unpacked (q4: a group's even elements, then its odd ones), and per segment (a key group, or a
+// 64-element slice of a longer one) the query group's scale times the softmax scale and the sum
+// of the segment's codes.
 struct Int8Query {
   alignas(64) int8_t codes[kMaxHeadDim];
   float scale[kMaxHeadDim / 16];
@@ -73,8 +74,6 @@ struct Int8Query {
 // Whether the int8 key path takes this view's stored slots (built with AVX-512 VNNI; q8 or q4
 // per-token keys, head_dim 32/64/128/256, values of any per-token type but q2).
 bool Int8KeysSupported(const KVView& kv);
-// Where element d of a key lands once unpacked: q4 puts a group's even elements first.
-int32_t KeyCodePos(KVType t, int32_t g, int32_t d);
 void RoundQueries(const KVView& kv, const float* q, int32_t n_heads, float softmax_scale,
                   Int8Query* out);
 // Rows to prefetch while a tile computes: those of the next (tile, head).

@@ -47,6 +47,14 @@ namespace {
 // value pieces never straddle groups.
 bool GroupFits(int32_t g, int32_t unit, int32_t hd) { return g > 0 && g % unit == 0 && hd % g == 0; }
 
+// Where element d of a key lands once unpacked: q4 puts a group's even elements (low nibbles)
+// first, then its odd ones; q8 keeps the order.
+int32_t KeyCodePos(KVType t, int32_t g, int32_t d) {
+  if (t != KVType::kQ4) return d;
+  const int32_t base = d - d % g, i = d % g;
+  return base + (i % 2 == 0 ? i / 2 : g / 2 + i / 2);
+}
+
 }  // namespace
 
 bool Int8KeysSupported(const KVView& kv) {
@@ -72,12 +80,6 @@ bool Int8KeysSupported(const KVView& kv) {
 bool AttentionRoundsQuery(const KVView& kv) { return attention_internal::Int8KeysSupported(kv); }
 
 namespace attention_internal {
-
-int32_t KeyCodePos(KVType t, int32_t g, int32_t d) {
-  if (t != KVType::kQ4) return d;
-  const int32_t base = d - d % g, i = d % g;
-  return base + (i % 2 == 0 ? i / 2 : g / 2 + i / 2);
-}
 
 void RoundQueries(const KVView& kv, const float* q, int32_t n_heads, float softmax_scale,
                   Int8Query* out) {
@@ -391,10 +393,10 @@ void AttendInt8Keys(const KVView& kv, const Int8Query* q, int32_t group,
   const int32_t hb = 16 / (hd / 16);
   const AccumulateFn accumulate = AccumulateFor(kv.v, hd);
   alignas(64) float dummy[kMaxHeadDim];
+  if (group % hb != 0) std::fill(dummy, dummy + hd, 0.0f);
   for (int32_t j = group; j < (group + hb - 1) / hb * hb; ++j) {
     std::fill(p[j], p[j] + kMaxTile, 0.0f);
     corr[j] = 0.0f;
-    std::fill(dummy, dummy + hd, 0.0f);
   }
   for (int32_t j0 = 0; j0 < group; j0 += hb) {
     float* accs[16];

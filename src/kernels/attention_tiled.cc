@@ -245,7 +245,21 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
   const uint8_t** v_raw = rows_a[1];
   const uint8_t** next_k = rows_a[2];
   const uint8_t** next_v = rows_a[3];
+  // The hardware prefetchers do not follow ~1 KiB runs spread over blocks and heads, so the
+  // kernels prefetch the rows of the step after (c0, h) in a stored tile as they go: the next
+  // head's, or the next tile's first head's (`step` slots long). Gathers them into next_k /
+  // next_v and returns how many (0 when that step leaves the stored slots).
   int32_t gathered_c0 = -1, gathered_h = -1;
+  auto gather_next = [&](int32_t c0, int32_t c1, int32_t h, int32_t n, int32_t step) {
+    const bool last = h + 1 == h1;
+    const int32_t ahead = last ? std::min({c1 + step, t1, kv.k.n_stored, kv.v.n_stored}) - c1 : n;
+    if (ahead <= 0) return 0;
+    gathered_c0 = last ? c1 : c0;
+    gathered_h = last ? h0 : h + 1;
+    GatherRows(kv, kv.k, gathered_h, gathered_c0, ahead, next_k);
+    GatherRows(kv, kv.v, gathered_h, gathered_c0, ahead, next_v);
+    return ahead;
+  };
   for (int32_t c0 = t0, c1; c0 < t1; c0 = c1) {
     c1 = std::min(t1, c0 + (int8_keys ? kMaxTile : tile));
     for (const KVSideView* side : {&kv.k, &kv.v}) {
@@ -258,21 +272,13 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
     for (int32_t h = h0; h < h1; ++h) {
       const int32_t first = (h - h0) * group;
       if (stored_int8) {
-        // The hardware prefetchers do not follow ~1 KiB runs spread over blocks and heads: the
-        // kernel prefetches the next head's rows (or the next tile's first) as it goes.
-        // Rows were gathered as the previous step's `next` unless this tile starts the call.
+        // Rows were gathered as the previous step's `next` (and swapped in) unless this tile
+        // starts the call.
         if (c0 != gathered_c0 || h != gathered_h) {
           GatherRows(kv, kv.k, h, c0, n, k_raw);
           GatherRows(kv, kv.v, h, c0, n, v_raw);
         }
-        const bool last = h + 1 == h1;
-        Prefetch next{next_k, next_v, last ? std::min({c1 + kMaxTile, t1, kv.k.n_stored, kv.v.n_stored}) - c1 : n};
-        if (next.n > 0) {
-          gathered_c0 = last ? c1 : c0;
-          gathered_h = last ? h0 : h + 1;
-          GatherRows(kv, kv.k, gathered_h, gathered_c0, next.n, next_k);
-          GatherRows(kv, kv.v, gathered_h, gathered_c0, next.n, next_v);
-        }
+        const Prefetch next{next_k, next_v, gather_next(c0, c1, h, n, kMaxTile)};
         AttendInt8Keys(kv, rounded.data() + first, group, k_raw, v_raw, n, next, m + first,
                        l + first, acc + static_cast<int64_t>(first) * hd);
         if (next.n > 0) {
@@ -281,16 +287,10 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
         }
         continue;
       }
-      // Stored tiles: prefetch the next head's rows (or the next tile's), a slice per query head.
-      int32_t ahead = 0;
-      if (c1 <= kv.k.n_stored && c1 <= kv.v.n_stored) {
-        const bool last = h + 1 == h1;
-        ahead = last ? std::min({c1 + tile, t1, kv.k.n_stored, kv.v.n_stored}) - c1 : n;
-        if (ahead > 0) {
-          GatherRows(kv, kv.k, last ? h0 : h + 1, last ? c1 : c0, ahead, next_k);
-          GatherRows(kv, kv.v, last ? h0 : h + 1, last ? c1 : c0, ahead, next_v);
-        }
-      }
+      // Float path: the next step's rows are prefetched a slice per query head. (Stored tiles
+      // take the int8 path whenever it exists, so the two never share the `next` rows.)
+      const bool stored = c1 <= kv.k.n_stored && c1 <= kv.v.n_stored;
+      const int32_t ahead = stored ? gather_next(c0, c1, h, n, tile) : 0;
       TileRows(kv, kv.k, h, c0, n, k_scratch, k_rows);
       TileRows(kv, kv.v, h, c0, n, v_scratch, v_rows);
       for (int32_t g = 0; g < group; ++g) {
