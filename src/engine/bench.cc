@@ -40,40 +40,35 @@ Result<Summary> BenchPrefill(Transformer& tf, int32_t n, int32_t repeat) {
   return Summarize(rates);
 }
 
-Result<DepthResult> BenchDecodeAtDepth(Transformer& tf, const KVCacheOptions& kv, int32_t depth,
-                                       int32_t steps, int32_t repeat) {
+Result<DecodeRun> BenchDecodeOnce(Transformer& tf, const KVCacheOptions& kv, int32_t depth,
+                                  int32_t steps, uint32_t seed) {
   const ModelConfig& c = tf.config();
-  DepthResult res;
-  res.depth = depth;
-  std::vector<double> rates;
-  std::vector<float> logits(c.vocab_size);
-  std::mt19937 rng(5);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (int32_t r = 0; r <= repeat; ++r) {
-    KVC_ASSIGN_OR_RETURN(auto cache, MakeKVCache(tf.KVShape(depth + steps + 1), kv));
-    if (depth > 0) {
-      KVC_RETURN_IF_ERROR(cache->Reserve(depth));
-      const int32_t chunk = 256;
-      std::vector<float> rows(static_cast<size_t>(chunk) * c.kv_dim());
-      for (float& x : rows) x = normal(rng);
-      for (int32_t p = 0; p < depth; p += chunk) {
-        const int32_t n = std::min(chunk, depth - p);
-        for (int32_t l = 0; l < c.n_layers; ++l) cache->Write(l, p, n, rows.data(), rows.data());
-      }
-      cache->Commit(depth);
+  DecodeRun run;
+  KVC_ASSIGN_OR_RETURN(auto cache, MakeKVCache(tf.KVShape(depth + steps + 1), kv));
+  if (depth > 0) {
+    KVC_RETURN_IF_ERROR(cache->Reserve(depth));
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const int32_t chunk = 256;
+    std::vector<float> rows(static_cast<size_t>(chunk) * c.kv_dim());
+    for (float& x : rows) x = normal(rng);
+    for (int32_t p = 0; p < depth; p += chunk) {
+      const int32_t n = std::min(chunk, depth - p);
+      for (int32_t l = 0; l < c.n_layers; ++l) cache->Write(l, p, n, rows.data(), rows.data());
     }
-    if (r == 0) res.kv_bytes = cache->BytesAllocated();
-    std::vector<int32_t> token = {1};
-    const double t0 = Now();
-    for (int32_t s = 0; s < steps; ++s) {
-      SeqChunk one{token, cache->size(), cache.get(), logits.data(), false};
-      KVC_RETURN_IF_ERROR(tf.Forward({&one, 1}));
-      token[0] = static_cast<int32_t>((token[0] * 31 + 7) % c.vocab_size);
-    }
-    if (r > 0) rates.push_back(steps / (Now() - t0));
+    cache->Commit(depth);
   }
-  res.tok_s = Summarize(rates);
-  return res;
+  run.kv_bytes = cache->BytesAllocated();
+  std::vector<float> logits(c.vocab_size);
+  std::vector<int32_t> token = {1};
+  const double t0 = Now();
+  for (int32_t s = 0; s < steps; ++s) {
+    SeqChunk one{token, cache->size(), cache.get(), logits.data(), false};
+    KVC_RETURN_IF_ERROR(tf.Forward({&one, 1}));
+    token[0] = static_cast<int32_t>((token[0] * 31 + 7) % c.vocab_size);
+  }
+  run.tok_s = steps / (Now() - t0);
+  return run;
 }
 
 Result<CacheTableRow> BenchCacheTable(Generator& gen, std::span<const int32_t> prompt,

@@ -17,17 +17,18 @@ namespace kvc {
 // Tokens/s of one forward over `n` prompt tokens into a fresh f32 cache.
 Result<Summary> BenchPrefill(Transformer& tf, int32_t n, int32_t repeat);
 
-struct DepthResult {
-  int32_t depth = 0;
-  Summary tok_s;             // decode tokens/s at this depth
-  size_t kv_bytes = 0;       // cache bytes held at this depth (what each step reads)
+struct DecodeRun {
+  double tok_s = 0;          // decode tokens/s
+  size_t kv_bytes = 0;       // cache bytes held at the starting depth (what each step reads)
 };
 
-// Decode tokens/s for `steps` tokens starting at KV depth `depth`. The first `depth` slots are
-// filled with random K/V rows (decode cost does not depend on their values; prefilling 16k
-// tokens of a 1B model would take minutes) through the cache's own write path.
-Result<DepthResult> BenchDecodeAtDepth(Transformer& tf, const KVCacheOptions& kv, int32_t depth,
-                                       int32_t steps, int32_t repeat);
+// One decode run: `steps` tokens starting at KV depth `depth`, in a fresh cache whose first
+// `depth` slots hold random K/V rows from `seed` (decode cost does not depend on their values;
+// prefilling 16k tokens of a 1B model would take minutes), written through the cache's own
+// write path. Callers repeat it, round-robin over configurations so that a slow spell of a
+// shared machine hits every configuration alike.
+Result<DecodeRun> BenchDecodeOnce(Transformer& tf, const KVCacheOptions& kv, int32_t depth,
+                                  int32_t steps, uint32_t seed);
 
 struct CacheTableRow {
   int32_t new_tokens = 0;

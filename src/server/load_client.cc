@@ -265,7 +265,7 @@ Result<std::map<std::string, double>> LoadClient::Metrics() const {
   return out;
 }
 
-Percentiles Summarize(std::vector<double> v) {
+Percentiles SummarizeLatencies(std::vector<double> v) {
   Percentiles p;
   if (v.empty()) return p;
   std::sort(v.begin(), v.end());
@@ -352,8 +352,8 @@ LoadLevelResult LoadGenerator::RunLevel(int32_t clients, int32_t level_index) {
   }
   for (auto& t : threads) t.join();
   res.seconds = Since(t0);
-  res.ttft = Summarize(std::move(ttft));
-  res.itl = Summarize(std::move(gaps));
+  res.ttft = SummarizeLatencies(std::move(ttft));
+  res.itl = SummarizeLatencies(std::move(gaps));
 
   // kvcache publishes its counters at the end of each engine step, just after the last tokens
   // went out: wait until a scrape shows the engine idle.
@@ -421,8 +421,8 @@ MultiTurnResult LoadGenerator::RunMultiTurn() {
     }
   }
   const int32_t ok = res.conversations - res.errors;
-  res.turn1_ttft = Summarize(std::move(t1));
-  res.turn2_ttft = Summarize(std::move(t2));
+  res.turn1_ttft = SummarizeLatencies(std::move(t1));
+  res.turn2_ttft = SummarizeLatencies(std::move(t2));
   if (ok > 0) {
     res.turn2_prompt_tokens = prompt2 / ok;
     res.turn2_cached_tokens = cached2 / ok;

@@ -72,7 +72,7 @@ struct Percentiles {
   int64_t count = 0;
   double mean = 0, p50 = 0, p90 = 0, p99 = 0;
 };
-Percentiles Summarize(std::vector<double> values);
+Percentiles SummarizeLatencies(std::vector<double> values);
 
 struct LoadOptions {
   std::string model;              // sent as "model"; empty: omitted

@@ -27,8 +27,7 @@ void ExpectPercentiles(const json& p, const std::string& what) {
 
 TEST(BenchServe, InProcessWithAndWithoutPrefixCacheWritesTheJson) {
   const std::string model = testing::SynthModelPath("tiny");
-  const std::string out =
-      (std::filesystem::temp_directory_path() / ("kvc_bench_serve_" + std::to_string(::getpid()) + ".json")).string();
+  const std::string out = testing::TempPath("kvc_bench_serve_", ".json");
   const auto r = RunKvcache("bench-serve -m " + model + " -t 1 --clients 1,3 --requests 6 --max-tokens 8 "
                             "--system-tokens 96 --conversations 2 --json " + out);
   ASSERT_EQ(r.exit_code, 0) << r.err;

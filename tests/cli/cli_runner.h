@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -20,10 +21,14 @@ struct CliResult {
 
 inline std::string KvcacheBin() { return std::string(KVC_BIN_DIR) + "/kvcache"; }
 
+// A path in the temp directory unique to this test process: <tmp>/<prefix><pid><suffix>.
+inline std::string TempPath(const std::string& prefix, const std::string& suffix = "") {
+  return (std::filesystem::temp_directory_path() / (prefix + std::to_string(::getpid()) + suffix)).string();
+}
+
 // Runs `kvcache <args>` through the shell (args must be shell-quoted by the caller).
 inline CliResult RunKvcache(const std::string& args) {
-  const std::string err_path =
-      (std::filesystem::temp_directory_path() / ("kvc_cli_err_" + std::to_string(::getpid()))).string();
+  const std::string err_path = TempPath("kvc_cli_err_");
   const std::string cmd = KvcacheBin() + " " + args + " 2>" + err_path;
   CliResult r;
   FILE* p = ::popen(cmd.c_str(), "r");
