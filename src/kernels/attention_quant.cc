@@ -10,9 +10,11 @@
 //   * values are converted to f32 in registers and summed with the softmax weights (already
 //     multiplied by each value group's scale), for a batch of query heads whose accumulators fit
 //     in registers.
-// Per key-head this is ~10 instructions where decoding to f32 costs ~50, so at depth decode is
-// bound by reading the cache, not by arithmetic.
+// Scoring takes ~15 vector instructions per key where decoding to f32 took ~50. The whole kernel
+// (score, softmax, value sum) still costs ~10 ns per key and KV head on one Zen 5 core, so at
+// depth 16384 decode is bound by this arithmetic, not by reading the cache (docs/BENCHMARKS.md).
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -185,11 +187,10 @@ inline void Transpose16(__m512i* r) {
   }
 }
 
-// PrefetchRow, with a shortcut for rows of up to 128 bytes (q8/q4 with head_dim 64): the first
-// and last bytes miss only the middle line of a row that starts near a line's end, and the
-// line loop costs ~10% of the kernel.
-inline void PrefetchKeyRow(const uint8_t* row, size_t bytes) {
-  if (bytes > 128) return PrefetchRow(row, bytes);
+// Rows of up to 128 bytes (q8/q4 with head_dim 64): their first and last bytes miss only the
+// middle line of a row that starts near a line's end; PrefetchRow's line loop costs ~10% of the
+// kernel.
+inline void PrefetchShortRow(const uint8_t* row, size_t bytes) {
   _mm_prefetch(reinterpret_cast<const char*>(row), _MM_HINT_T0);
   _mm_prefetch(reinterpret_cast<const char*>(row + bytes - 1), _MM_HINT_T0);
 }
@@ -205,23 +206,30 @@ void ScoreKeys(const KVView& kv, const uint8_t* const* rows, const Prefetch& nex
   const size_t gbytes = KVGroupBytes(KT, g), scale_at = KT == KVType::kQ8 ? g : g / 2;
   alignas(64) float ks[kMaxHeadDim / 16][16], kz[kMaxHeadDim / 16][16];
   alignas(32) uint16_t ks16[kMaxHeadDim / 16][16];
+  // Segments per group: 1 unless a group spans several 64-element slabs (a power of two).
+  const int32_t grp_shift = std::countr_zero(static_cast<uint32_t>(std::max(1, g / (4 * SW))));
+  const bool short_rows = kv.k.row_bytes <= 128 && kv.v.row_bytes <= 128;
   for (int32_t c = 0; c < n; c += 16) {
     const int32_t m = std::min(16, n - c);
-    for (int32_t i = 0; i < 16; ++i) {
-      if (i >= m) {
-        for (int32_t grp = 0; grp < n_grp; ++grp) ks16[grp][i] = 0, kz[grp][i] = 0.0f;
-        continue;
+    const int32_t ahead = std::clamp(next.n - c, 0, m);
+    for (int32_t i = 0; i < m; ++i) {
+      if (i < ahead) {
+        if (short_rows) {
+          PrefetchShortRow(next.k[c + i], kv.k.row_bytes);
+          PrefetchShortRow(next.v[c + i], kv.v.row_bytes);
+        } else {
+          PrefetchRow(next.k[c + i], kv.k.row_bytes);
+          PrefetchRow(next.v[c + i], kv.v.row_bytes);
+        }
       }
-      const uint8_t* row = rows[c + i];
-      if (c + i < next.n) {
-        PrefetchKeyRow(next.k[c + i], kv.k.row_bytes);
-        PrefetchKeyRow(next.v[c + i], kv.v.row_bytes);
-      }
-      for (int32_t grp = 0; grp < n_grp; ++grp) {
-        const uint8_t* b = row + grp * gbytes + scale_at;
+      const uint8_t* b = rows[c + i] + scale_at;
+      for (int32_t grp = 0; grp < n_grp; ++grp, b += gbytes) {
         std::memcpy(&ks16[grp][i], b, 2);
         if constexpr (KT == KVType::kQ4) kz[grp][i] = b[2];
       }
+    }
+    for (int32_t i = m; i < 16; ++i) {
+      for (int32_t grp = 0; grp < n_grp; ++grp) ks16[grp][i] = 0, kz[grp][i] = 0.0f;
     }
     for (int32_t grp = 0; grp < n_grp; ++grp) {
       _mm512_store_ps(ks[grp], _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ks16[grp]))));
@@ -244,7 +252,7 @@ void ScoreKeys(const KVView& kv, const uint8_t* const* rows, const Prefetch& nex
             acc0 = _mm512_dpbusd_epi32(acc0, r[sg * SW + i], _mm512_set1_epi32(qd[sg * SW + i]));
             acc1 = _mm512_dpbusd_epi32(acc1, r[sg * SW + i + 1], _mm512_set1_epi32(qd[sg * SW + i + 1]));
           }
-          const int32_t grp = seg * 4 * SW / g;
+          const int32_t grp = seg >> grp_shift;
           // q8 codes carry the +128 offset of the u8 operand; q4 its zero point.
           const __m512 zero = KT == KVType::kQ8 ? _mm512_set1_ps(128.0f) : _mm512_load_ps(kz[grp]);
           const __m512 dot = _mm512_fnmadd_ps(zero, _mm512_set1_ps(q[j].sum[seg]),
@@ -258,8 +266,9 @@ void ScoreKeys(const KVView& kv, const uint8_t* const* rows, const Prefetch& nex
   }
 }
 
-// A row of head_dim values as NV registers of f32 in element order, scales applied. PG: 16-element
-// pieces per value group (quantized types), so each group's scale is converted once.
+// A row of head_dim values as NV registers of f32, scales applied: in element order, except that
+// q4 gives each 32-element piece as its even elements, then its odd ones (PermutePairs). PG:
+// 16-element pieces per value group (quantized types), so each group's scale is converted once.
 template <KVType VT, int NV, int PG>
 inline void LoadValues(const uint8_t* row, __m512* v) {
   if constexpr (VT == KVType::kF32) {
@@ -285,19 +294,29 @@ inline void LoadValues(const uint8_t* row, __m512* v) {
     }
   } else {  // q4: S * code - S * Z; 16 packed bytes are 32 elements, low nibble first
     constexpr int g = 16 * PG;
-    const __m512i even = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i odd = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (int grp = 0; grp < NV / PG; ++grp) {
       const uint8_t* b = row + grp * (g / 2 + 3);
       const float scale = F16At(b + g / 2);
       const __m512 s = _mm512_set1_ps(scale), zs = _mm512_set1_ps(scale * b[g / 2 + 2]);
       for (int k = 0; k < PG; k += 2) {
         const __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 8 * k)));
-        const __m512i lo = _mm512_and_si512(x, _mm512_set1_epi32(15)), hi = _mm512_srli_epi32(x, 4);
-        v[grp * PG + k] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_permutex2var_epi32(lo, even, hi)), s, zs);
-        v[grp * PG + k + 1] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_permutex2var_epi32(lo, odd, hi)), s, zs);
+        v[grp * PG + k] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_and_si512(x, _mm512_set1_epi32(15))), s, zs);
+        v[grp * PG + k + 1] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(x, 4)), s, zs);
       }
     }
+  }
+}
+
+// Register pairs (a[i], a[i + 1]) become (permute(first), permute(second)) of their 32 lanes.
+// q4 value rows come out of LoadValues with each 32-element piece split into its even and odd
+// elements, so the accumulators take that order for the tile: two permutes per piece and head,
+// instead of two per piece and row.
+template <int NV>
+inline void PermutePairs(__m512* a, __m512i first, __m512i second) {
+  for (int i = 0; i < NV; i += 2) {
+    const __m512 x = _mm512_permutex2var_ps(a[i], first, a[i + 1]);
+    a[i + 1] = _mm512_permutex2var_ps(a[i], second, a[i + 1]);
+    a[i] = x;
   }
 }
 
@@ -310,6 +329,10 @@ void AccumulateValues(const uint8_t* const* rows, int32_t n, const float (*p)[kM
   __m512 a[HB][NV];
   for (int j = 0; j < HB; ++j) {
     for (int i = 0; i < NV; ++i) a[j][i] = _mm512_mul_ps(_mm512_loadu_ps(acc[j] + 16 * i), _mm512_set1_ps(corr[j]));
+    if constexpr (VT == KVType::kQ4) {  // to the rows' split order
+      PermutePairs<NV>(a[j], _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
+                       _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31));
+    }
   }
   for (int32_t t = 0; t < n; ++t) {
     __m512 v[NV];
@@ -320,6 +343,10 @@ void AccumulateValues(const uint8_t* const* rows, int32_t n, const float (*p)[kM
     }
   }
   for (int j = 0; j < HB; ++j) {
+    if constexpr (VT == KVType::kQ4) {  // back to element order
+      PermutePairs<NV>(a[j], _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+                       _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+    }
     for (int i = 0; i < NV; ++i) _mm512_storeu_ps(acc[j] + 16 * i, a[j][i]);
   }
 }

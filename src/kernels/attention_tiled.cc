@@ -13,11 +13,17 @@
 #include "kernels/attention_internal.h"
 #include "quant/kv_quant.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace kvc::attention_internal {
 namespace {
 
 typedef float F32x16 __attribute__((vector_size(64)));
 typedef int32_t I32x16 __attribute__((vector_size(64)));
+typedef uintptr_t U64x8 __attribute__((vector_size(64)));
+static_assert(sizeof(uintptr_t) == 8 && sizeof(const uint8_t*) == 8);
 
 constexpr int32_t kTileFloats = 64 * 64;     // scratch per side: 16 KiB
 
@@ -53,7 +59,25 @@ inline F32x16 Reduce16(const F32x16* v) {
          __builtin_shufflevector(h[0], h[1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
 }
 
-// ExpNonPositive on 16 lanes (adding 1.5 * 2^23 rounds to the nearest integer, as nearbyint).
+// ExpNonPositive on 16 lanes. AVX-512 rounds n and scales by 2^n in one instruction each
+// (vrndscaleps, vscalefps): 11 operations instead of 15.
+#if defined(__AVX512F__)
+inline F32x16 Exp16(F32x16 xv) {
+  const __m512 x = _mm512_max_ps(std::bit_cast<__m512>(xv), _mm512_set1_ps(-87.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
+  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 720), r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return std::bit_cast<F32x16>(_mm512_scalef_ps(p, n));
+}
+#else
+// Adding 1.5 * 2^23 rounds to the nearest integer, as nearbyint.
 inline F32x16 Exp16(F32x16 x) {
   const F32x16 floor = F32x16{} - 87.0f;
   x = x > floor ? x : floor;
@@ -63,6 +87,7 @@ inline F32x16 Exp16(F32x16 x) {
   const I32x16 bits = (__builtin_convertvector(n, I32x16) + 127) << 23;
   return ExpReduced(r) * std::bit_cast<F32x16>(bits);
 }
+#endif
 
 // scores[t] = scale * dot(q, rows[t]) for t < n; NV = head_dim / 16.
 template <int NV>
@@ -200,6 +225,7 @@ float SoftmaxStep(float* p, int32_t n, float& m, float& l) {
 
 void GatherRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0, int32_t n,
                 const uint8_t** rows) {
+  const U64x8 lanes = U64x8{0, 1, 2, 3, 4, 5, 6, 7} * side.row_bytes;
   for (int32_t i = 0, t = c0; i < n;) {
     const int32_t block = t / kv.block_size;
     const int32_t in_block = t - block * kv.block_size;
@@ -207,7 +233,14 @@ void GatherRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t 
     const uint8_t* p = side.base + static_cast<size_t>(kv.block_table[block]) * side.block_stride +
                        static_cast<size_t>(head) * side.head_stride +
                        static_cast<size_t>(in_block) * side.row_bytes;
-    for (int32_t j = 0; j < run; ++j, p += side.row_bytes) rows[i++] = p;
+    // Eight addresses per vector store (GCC otherwise builds them one lane insert at a time).
+    int32_t j = 0;
+    for (; j + 8 <= run; j += 8) {
+      const U64x8 a = (U64x8{} + reinterpret_cast<uintptr_t>(p + static_cast<size_t>(j) * side.row_bytes)) + lanes;
+      std::memcpy(rows + i + j, &a, sizeof(a));
+    }
+    for (; j < run; ++j) rows[i + j] = p + static_cast<size_t>(j) * side.row_bytes;
+    i += run;
     t += run;
   }
 }
