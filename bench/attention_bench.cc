@@ -1,7 +1,8 @@
 // Decode attention over a filled KV cache (one query token) for each layout and element type,
-// llama-3.2-1b head shape (32 query heads, 8 KV heads, head_dim 64), 1 thread. Reports KV bytes
+// llama-3.2-1b head shape (32 query heads, 8 KV heads, head_dim 64), 1 thread unless stated. Reports KV bytes
 // read per second. With one layer the cache stays in the last-level cache; with 16 layers (the
-// model's) each iteration walks all of them, so K/V come from DRAM as in real decode.
+// model's) each iteration walks all of them, so K/V come from DRAM as in real decode. Depth 16384
+// runs on 1 and 2 threads (decode splits each head's slots between the threads).
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -18,6 +19,7 @@ void BM_DecodeAttention(benchmark::State& state) {
   const auto type = static_cast<KVType>(state.range(1));
   const auto layout = static_cast<KVLayout>(state.range(2));
   const auto layers = static_cast<int32_t>(state.range(3));
+  const auto threads = static_cast<int32_t>(state.range(4));
   KVSpec shape;
   shape.n_layers = layers;
   shape.n_kv_heads = 8;
@@ -37,7 +39,7 @@ void BM_DecodeAttention(benchmark::State& state) {
   cache.value()->Commit(depth + 1);
   std::vector<float> q(32 * 64), out(32 * 64);
   for (float& x : q) x = normal(rng);
-  ThreadPool pool(1);
+  ThreadPool pool(threads);
   const AttentionShape s{32, 8, 64, 0};
   std::vector<KVView> views;
   for (int32_t l = 0; l < layers; ++l) views.push_back(cache.value()->View(l, depth + 1));
@@ -53,12 +55,18 @@ void Args(benchmark::internal::Benchmark* b) {
     for (int64_t depth : {1024, 4096}) {
       for (KVType t : {KVType::kF32, KVType::kF16, KVType::kQ8, KVType::kQ4}) {
         for (KVLayout l : {KVLayout::kContiguous, KVLayout::kPaged}) {
-          b->Args({depth, static_cast<int64_t>(t), static_cast<int64_t>(l), layers});
+          b->Args({depth, static_cast<int64_t>(t), static_cast<int64_t>(l), layers, 1});
         }
       }
     }
   }
-  b->ArgNames({"depth", "kv_type", "layout", "layers"});
+  // Long context as in the bench of record: every layer at depth 16384, on 1 and 2 threads.
+  for (int64_t threads : {1, 2}) {
+    for (KVType t : {KVType::kF16, KVType::kQ8, KVType::kQ4}) {
+      b->Args({16384, static_cast<int64_t>(t), static_cast<int64_t>(KVLayout::kPaged), 16, threads});
+    }
+  }
+  b->ArgNames({"depth", "kv_type", "layout", "layers", "threads"});
 }
 
 BENCHMARK(BM_DecodeAttention)->Apply(Args)->Unit(benchmark::kMicrosecond);

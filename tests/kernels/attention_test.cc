@@ -27,6 +27,7 @@ struct Case {
   int32_t residual = 0;
   int32_t window = 0;
   int32_t group = 32;
+  float value_offset = 0;  // added to the unit-normal values (shifted groups: q4 Z and S < 0)
 };
 
 std::string Name(const Case& c) {
@@ -120,7 +121,7 @@ double MaxError(const Case& c, int32_t depth, int32_t n_q, bool round_query = tr
     const int32_t n = pos < depth ? std::min(depth - pos, 40) : n_q;
     std::vector<float> k(static_cast<size_t>(n) * width), v(k.size());
     for (float& x : k) x = normal(rng);
-    for (float& x : v) x = normal(rng);
+    for (float& x : v) x = normal(rng) + c.value_offset;
     EXPECT_TRUE(cache.value()->Reserve(n).ok());
     cache.value()->Write(0, pos, n, k.data(), v.data());
     cache.value()->Commit(pos + n);
@@ -260,6 +261,21 @@ TEST(AttentionKernel, Int8KeysEveryValueTypeAndShape) {
     }
     Check({4, 4, 64, k, KVType::kQ8, KVGrouping::kPerToken, KVLayout::kContiguous, 16, 0, 0, 16}, 700, 1);
     Check({32, 8, 64, k, k}, 40, 20);
+  }
+}
+
+TEST(AttentionKernel, ShiftedValueGroups) {
+  // Values far from zero: q4 stores all-positive groups with a negative scale and all-negative
+  // ones with a large zero point; both kernels' value paths must decode them as the codec does.
+  for (float offset : {6.0f, -6.0f, 1.5f}) {
+    for (KVType k : {KVType::kQ8, KVType::kQ4}) {
+      Case c{8, 2, 64, k, KVType::kQ4};
+      c.value_offset = offset;
+      Check(c, 300, 1);
+      c.head_dim = 32;
+      Check(c, 130, 3);
+    }
+    Check({8, 2, 64, KVType::kF16, KVType::kQ4, KVGrouping::kPerToken, KVLayout::kPaged, 16, 0, 0, 32, offset}, 200, 1);
   }
 }
 
