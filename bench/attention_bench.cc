@@ -1,8 +1,8 @@
 // Decode attention over a filled KV cache (one query token) for each layout and element type,
-// llama-3.2-1b head shape (32 query heads, 8 KV heads, head_dim 64), 1 thread unless stated. Reports KV bytes
-// read per second. With one layer the cache stays in the last-level cache; with 16 layers (the
-// model's) each iteration walks all of them, so K/V come from DRAM as in real decode. Depth 16384
-// runs on 1 and 2 threads (decode splits each head's slots between the threads).
+// llama-3.2-1b head shape (32 query heads, 8 KV heads, head_dim 64), 1 thread unless stated.
+// Reports KV bytes read per second. With one layer the cache stays in the last-level cache; with
+// 16 layers (the model's) each iteration walks all of them, so K/V come from DRAM as in real
+// decode. Depth 16384 runs on 1 and 2 threads (decode splits each head's slots between them).
 #include <benchmark/benchmark.h>
 
 #include <random>
