@@ -31,6 +31,14 @@ void Attention(const AttentionShape& shape, const float* q, int32_t n_q, int32_t
 // VNNI): query element i counts as scale * codes[i] with scale = RoundQueryGroup(...). Slots
 // still in the f32 residual ring use the query as is.
 bool AttentionRoundsQuery(const KVView& kv);
+// When this is true for the view (tiled q8 sides, tensor/kv_view.h, on builds with AVX-512
+// VNNI), stored values are summed with u8 weights. Each KV head's slots are visited in steps of
+// up to 64 slots starting at a multiple of 16 (at the first visible slot of the query's range,
+// rounded down; a decode query split over threads has one range per thread); within a step, the
+// weight of slot t in value group g is rounded to u = round-half-even(255 * e^(s_t - s_max) *
+// |S_t,g| / max |S_t',g|) over the step's slots in range, s_max their largest score, S the group
+// scales, and counts as u / 255 of the step's largest weight.
+bool AttentionRoundsValueWeights(const KVView& kv);
 // Rounds g query elements: scale = absmax / 127, codes = round-half-even(q * 127 / absmax);
 // NaN elements get code 0.
 float RoundQueryGroup(const float* q, int32_t g, int8_t* codes);

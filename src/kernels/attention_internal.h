@@ -88,6 +88,14 @@ void AttendInt8Keys(const KVView& kv, const Int8Query* q, int32_t group,
                     const uint8_t* const* k_rows, const uint8_t* const* v_rows, int32_t n,
                     const Prefetch& next, float* m, float* l, float* acc);
 
+// Tiled q8 sides (tensor/kv_view.h: KVTiling) on builds with AVX-512 VNNI: the int8 kernel of
+// attention_tiles.cc takes their stored slots.
+bool TilesSupported(const KVView& kv);
+// The query heads of KV heads [h0, h1) (q rounded by RoundQueries; m, l, acc as AttendSlots) over
+// stored slots [t0, t1).
+void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1, int32_t t0,
+                     int32_t t1, const KVView& kv, float* m, float* l, float* acc);
+
 // The tiled kernel handles per-token rows whose head_dim is a multiple of 16 (and quantized
 // groups of a multiple of 16): everything but KIVI keys and odd head sizes.
 bool TiledSupported(const KVView& kv);

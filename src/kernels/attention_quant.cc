@@ -64,7 +64,7 @@ bool Int8KeysSupported(const KVView& kv) {
   const int32_t hd = kv.head_dim;
   if (hd != 32 && hd != 64 && hd != 128 && hd != 256) return false;
   const KVSideView &k = kv.k, &v = kv.v;
-  if (k.kivi || v.kivi) return false;
+  if (k.kivi || v.kivi || k.tiling != KVTiling::kRows || v.tiling != KVTiling::kRows) return false;
   const bool keys = (k.type == KVType::kQ8 && GroupFits(k.group, 16, hd)) ||
                     (k.type == KVType::kQ4 && GroupFits(k.group, 32, hd));
   const bool values = v.type == KVType::kF32 || v.type == KVType::kF16 || v.type == KVType::kBF16 ||
@@ -79,7 +79,10 @@ bool Int8KeysSupported(const KVView& kv) {
 
 }  // namespace attention_internal
 
-bool AttentionRoundsQuery(const KVView& kv) { return attention_internal::Int8KeysSupported(kv); }
+bool AttentionRoundsQuery(const KVView& kv) {
+  return attention_internal::Int8KeysSupported(kv) || attention_internal::TilesSupported(kv);
+}
+bool AttentionRoundsValueWeights(const KVView& kv) { return attention_internal::TilesSupported(kv); }
 
 namespace attention_internal {
 

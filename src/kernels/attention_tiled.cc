@@ -12,6 +12,7 @@
 
 #include "kernels/attention_internal.h"
 #include "quant/kv_quant.h"
+#include "quant/kv_tiles.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -173,7 +174,15 @@ void TileRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0
     return;
   }
   const uint8_t* raw[kMaxTile];
-  GatherRows(kv, side, head, c0, n, raw);
+  if (side.tiling != KVTiling::kRows) {  // builds without the tiled kernel: rows unpacked
+    thread_local std::vector<uint8_t> unpacked;
+    unpacked.resize(static_cast<size_t>(n) * side.row_bytes);
+    for (int32_t i = 0; i < n; ++i) {
+      raw[i] = StoredRow(kv, side, head, c0 + i, unpacked.data() + static_cast<size_t>(i) * side.row_bytes);
+    }
+  } else {
+    GatherRows(kv, side, head, c0, n, raw);
+  }
   if (side.type == KVType::kF32) {
     for (int32_t i = 0; i < n; ++i) rows[i] = reinterpret_cast<const float*>(raw[i]);
     return;
@@ -263,10 +272,19 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
 
   // q8/q4 keys: the query heads rounded to int8 once per call.
   const bool int8_keys = Int8KeysSupported(kv);
+  const bool tiles = TilesSupported(kv);
   thread_local std::vector<Int8Query> rounded;
-  if (int8_keys) {
+  if (int8_keys || tiles) {
     rounded.resize(static_cast<size_t>(h1 - h0) * group);
     RoundQueries(kv, q, (h1 - h0) * group, scale, rounded.data());
+  }
+  // Tiled sides: their stored slots go to the tiled kernel, the residual rings below.
+  if (tiles) {
+    const int32_t stored_end = std::min({t1, kv.k.n_stored, kv.v.n_stored});
+    if (t0 < stored_end) {
+      AttendTileSlots(s, rounded.data(), h0, h1, t0, stored_end, kv, m, l, acc);
+      t0 = stored_end;
+    }
   }
 
   alignas(64) float p[kMaxTile];

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "quant/kv_quant.h"
+#include "quant/kv_tiles.h"
 #include "tensor/kv_view.h"
 
 namespace kvc {
@@ -25,6 +26,18 @@ void BlockedKVCache::InitSide(Side& s, KVType type, bool kivi) const {
   s.stored.assign(spec_.n_layers, 0);
   s.ring.assign(spec_.n_layers, std::vector<float>(
       static_cast<size_t>(spec_.n_kv_heads) * s.residual * spec_.head_dim));
+}
+
+void BlockedKVCache::UseTilesIfPossible(int32_t block_size) {
+  const int32_t hd = spec_.head_dim;
+  auto fits = [&](const Side& s) {
+    return s.type == KVType::kQ8 && !s.kivi && s.group % 16 == 0 && hd % s.group == 0;
+  };
+  if ((hd == 32 || hd == 64 || hd == 128 || hd == 256) && block_size % kKVTileSlots == 0 && fits(k_) &&
+      fits(v_)) {
+    k_.tiling = KVTiling::kKeyTiles;
+    v_.tiling = KVTiling::kValueTiles;
+  }
 }
 
 int32_t BlockedKVCache::StoredTokens(const Side& s, int32_t tokens) const {
@@ -62,10 +75,18 @@ Status BlockedKVCache::Reserve(int32_t n) {
 void BlockedKVCache::EncodeRow(const Side& s, bool key, int32_t layer, int32_t h, int32_t slot,
                                const float* x) {
   const int32_t bs = block_size();
-  uint8_t* dst = StorageBase(layer, key) +
-                 static_cast<size_t>(block_table()[slot / bs]) * StorageBlockStride(key) +
-                 h * HeadStride(s) + static_cast<size_t>(slot % bs) * s.row_bytes;
-  QuantizeKVRow(s.type, x, spec_.head_dim, s.quantized ? s.group : 1, dst);
+  uint8_t* head = StorageBase(layer, key) +
+                  static_cast<size_t>(block_table()[slot / bs]) * StorageBlockStride(key) + h * HeadStride(s);
+  if (s.tiling != KVTiling::kRows) {  // quantize, then scatter into the slot's tile lane
+    uint8_t row[kMaxTiledRowBytes];
+    QuantizeKVRow(s.type, x, spec_.head_dim, s.group, row);
+    const int32_t in_block = slot % bs;
+    PackTileRow(s.tiling, row, spec_.head_dim, s.group, in_block % kKVTileSlots,
+                head + static_cast<size_t>(in_block / kKVTileSlots) * kKVTileSlots * s.row_bytes);
+    return;
+  }
+  QuantizeKVRow(s.type, x, spec_.head_dim, s.quantized ? s.group : 1,
+                head + static_cast<size_t>(slot % bs) * s.row_bytes);
 }
 
 void BlockedKVCache::Flush(Side& s, bool key, int32_t layer, int32_t from, int32_t to) {
@@ -141,6 +162,7 @@ KVSideView BlockedKVCache::SideView(const Side& s, bool key, int32_t layer) cons
   sv.n_stored = s.residual == 0 ? spec_.max_tokens : s.stored[layer];
   sv.ring = s.ring[layer].data();
   sv.ring_capacity = s.residual;
+  sv.tiling = s.tiling;
   return sv;
 }
 
@@ -213,7 +235,8 @@ void BlockedKVCache::ReadRows(int32_t layer, int32_t from, int32_t n, float* k, 
         } else if (s.kivi) {
           DequantizeKVChannelGroupRow(s.type, view.Stored(s, h, slot), hd, s.group, slot % s.group, dst);
         } else {
-          DequantizeKVRow(s.type, view.Stored(s, h, slot), hd, s.group, dst);
+          uint8_t row[kMaxTiledRowBytes];
+          DequantizeKVRow(s.type, StoredRow(view, s, h, slot, row), hd, s.group, dst);
         }
       }
     }

@@ -39,6 +39,11 @@ class BlockedKVCache : public KVCache {
   // Tokens of block storage needed (max over K and V) once `tokens` tokens are written.
   int32_t StoredTokensFor(int32_t tokens) const;
 
+  // Stores both sides in 16-slot tiles (tensor/kv_view.h: KVTiling) when their format allows
+  // it (per-token q8 with groups of a multiple of 16, head_dim 32/64/128/256) and blocks hold a
+  // multiple of 16 slots. Called by layouts before anything is written.
+  void UseTilesIfPossible(int32_t block_size);
+
   // Layout hooks.
   // Makes blocks exist for slots [0, stored); fails without side effects.
   virtual Status EnsureStorage(int32_t stored) = 0;
@@ -60,6 +65,7 @@ class BlockedKVCache : public KVCache {
     bool quantized = false;
     int32_t residual = 0;   // ring capacity (0: rows are encoded on write)
     size_t row_bytes = 0;   // per-token row, or KIVI token-group bytes
+    KVTiling tiling = KVTiling::kRows;
     std::vector<int32_t> stored;               // [layer] slots already in blocks
     std::vector<std::vector<float>> ring;      // [layer] -> [kv_head][residual][head_dim]
   };

@@ -61,7 +61,9 @@ Result<std::shared_ptr<PagedKVPool>> PagedKVPool::Create(const KVSpec& spec, int
 PagedKVPool::~PagedKVPool() { FreeHugePages(storage_, mapped_); }
 
 PagedKVCache::PagedKVCache(std::shared_ptr<PagedKVPool> pool)
-    : BlockedKVCache(pool->spec()), pool_(std::move(pool)) {}
+    : BlockedKVCache(pool->spec()), pool_(std::move(pool)) {
+  UseTilesIfPossible(pool_->block_size());
+}
 
 PagedKVCache::~PagedKVCache() { ReleaseStorageFrom(0); }
 

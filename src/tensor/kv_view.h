@@ -11,6 +11,18 @@
 
 namespace kvc {
 
+// How a per-token side's stored slots are laid out inside a block and head.
+//  * kRows: one row per slot (codes and scales of each group, kvcache/kv_format.h), row_bytes apart.
+//  * kKeyTiles / kValueTiles (q8 only, blocks of a multiple of 16 slots): 16 consecutive slots
+//    (slot t at lane t % 16) form one tile of 16 * row_bytes bytes, laid out for the int8
+//    attention kernels: first the codes, then the f16 scales as [group][16 lanes].
+//      key tiles:   [head_dim / 4][16 lanes][4] u8, codes + 128: 4-byte pieces of the 16 slots
+//                   side by side, so one 64-byte load scores 16 keys with vpdpbusd;
+//      value tiles: [4 quads][head_dim][4 slots of the quad] s8: one 64-byte load holds 16
+//                   elements of 4 slots, summed with vpdpbusd against 4 slots' weights.
+enum class KVTiling : uint8_t { kRows, kKeyTiles, kValueTiles };
+constexpr int32_t kKVTileSlots = 16;
+
 // One of K or V.
 struct KVSideView {
   KVType type = KVType::kF32;
@@ -23,6 +35,7 @@ struct KVSideView {
   int32_t n_stored = 0;       // slots [0, n_stored) are in blocks, the rest in the ring
   const float* ring = nullptr;  // [kv_head][ring_capacity][head_dim] f32; slot s at s % capacity
   int32_t ring_capacity = 0;
+  KVTiling tiling = KVTiling::kRows;
 };
 
 struct KVView {
@@ -34,11 +47,12 @@ struct KVView {
   KVSideView k, v;
 
   // Block address of slot `t` for head `h` (t < side.n_stored). For KIVI sides: the start of
-  // t's token group.
+  // t's token group; for tiled sides: the start of t's tile (lane t % 16).
   const uint8_t* Stored(const KVSideView& s, int32_t h, int32_t t) const {
     const int32_t in_block = t % block_size;
     const size_t off = s.kivi ? static_cast<size_t>(in_block / s.group) * s.row_bytes
-                              : static_cast<size_t>(in_block) * s.row_bytes;
+                       : s.tiling != KVTiling::kRows ? static_cast<size_t>(in_block / kKVTileSlots) * kKVTileSlots * s.row_bytes
+                                                     : static_cast<size_t>(in_block) * s.row_bytes;
     return s.base + static_cast<size_t>(block_table[t / block_size]) * s.block_stride +
            h * s.head_stride + off;
   }

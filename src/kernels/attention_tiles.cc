@@ -1,0 +1,240 @@
+// Decode/prefill attention over tiled q8 sides (tensor/kv_view.h: KVTiling), AVX-512 VNNI.
+//
+// Per KV head, 64 slots (four 16-slot tiles) at a time:
+//   * scores: a key tile is head_dim / 4 registers of 16 keys x 4 codes (codes + 128), so one
+//     vpdpbusd per register scores 16 keys for a query head rounded to int8 (RoundQueries), with
+//     no transposes; per segment, score += S_k s_q (dot - 128 sum(q codes)), the key scales
+//     loaded as one f16 vector per group;
+//   * online softmax (SoftmaxStep); slots of the tiles outside the query's range get -inf;
+//   * values: the weight of slot t in value group g, p[t] S[t][g], is rounded to u8 against the
+//     tile's largest (u = round(255 p S / (P S_max))), and a value tile's 16 elements x 4 slots per
+//     register are summed with one vpdpbusd per query head; once per 64 slots the int32 sums are
+//     scaled back by P S_max / 255 into the f32 accumulators.
+// The rows of the next 64 slots of the same head are prefetched while these are computed; one
+// tile ahead is not far enough from DRAM (docs/BENCHMARKS.md).
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "kernels/attention_internal.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__F16C__)
+#define KVC_TILES 1
+#include <immintrin.h>
+#endif
+
+namespace kvc::attention_internal {
+
+#if KVC_TILES
+namespace {
+
+constexpr int32_t kTiles = kMaxTile / kKVTileSlots;  // tiles per step
+constexpr int32_t kMaxGroups = kMaxHeadDim / 16;
+
+inline void PrefetchBytes(const uint8_t* p, size_t bytes) {
+  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
+}
+
+// Scores of the 16 keys of one tile for query heads [0, heads) into p[j][0, 16).
+// NSEG: segments of min(g, 64) elements per row.
+template <int NSEG>
+void ScoreTile(const uint8_t* tile, int32_t hd, int32_t g, const Int8Query* q, int32_t heads,
+               float* const* p) {
+  constexpr int HB = NSEG >= 16 ? 1 : 16 / NSEG;  // heads per batch: HB * NSEG accumulators
+  const int32_t cols = hd / 4 / NSEG;             // 4-element columns per segment
+  const int32_t segs_per_group = std::max(1, g / 64);
+  __m512 ks[kMaxGroups];
+  const uint8_t* scales = tile + static_cast<size_t>(hd) * kKVTileSlots;
+  for (int32_t grp = 0; grp < hd / g; ++grp) {
+    ks[grp] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + grp * 32)));
+  }
+  for (int32_t j0 = 0; j0 < heads; j0 += HB) {
+    const int32_t hb = std::min<int32_t>(HB, heads - j0);
+    __m512i acc[HB][NSEG];
+    for (int j = 0; j < HB; ++j) {
+      for (int sg = 0; sg < NSEG; ++sg) acc[j][sg] = _mm512_setzero_si512();
+    }
+    for (int sg = 0; sg < NSEG; ++sg) {
+      for (int32_t c = sg * cols; c < (sg + 1) * cols; ++c) {
+        const __m512i k = _mm512_loadu_si512(tile + static_cast<size_t>(c) * 64);
+        for (int j = 0; j < HB; ++j) {
+          if (j >= hb) break;
+          int32_t qd;
+          std::memcpy(&qd, q[j0 + j].codes + 4 * c, 4);
+          acc[j][sg] = _mm512_dpbusd_epi32(acc[j][sg], k, _mm512_set1_epi32(qd));
+        }
+      }
+    }
+    for (int j = 0; j < HB; ++j) {
+      if (j >= hb) break;
+      const Int8Query& qj = q[j0 + j];
+      __m512 score = _mm512_setzero_ps();
+      for (int sg = 0; sg < NSEG; ++sg) {
+        const __m512 dot = _mm512_fnmadd_ps(_mm512_set1_ps(128.0f), _mm512_set1_ps(qj.sum[sg]),
+                                            _mm512_cvtepi32_ps(acc[j][sg]));
+        score = _mm512_fmadd_ps(dot, _mm512_mul_ps(ks[sg / segs_per_group], _mm512_set1_ps(qj.scale[sg])), score);
+      }
+      _mm512_storeu_ps(p[j0 + j], score);
+    }
+  }
+}
+
+using ScoreTileFn = void (*)(const uint8_t*, int32_t, int32_t, const Int8Query*, int32_t, float* const*);
+
+ScoreTileFn ScoreTileFor(int32_t nseg) {
+  switch (nseg) {
+    case 1: return ScoreTile<1>;
+    case 2: return ScoreTile<2>;
+    case 4: return ScoreTile<4>;
+    case 8: return ScoreTile<8>;
+    default: return ScoreTile<16>;
+  }
+}
+
+// acc[j] = acc[j] * corr[j] + back[j][g] * sum_t u[j][g][t] v[t] over ns tiles, for query heads
+// [0, heads); NV = head_dim / 16 registers per head.
+template <int NV>
+void SumValues(const uint8_t* const* tiles, int32_t ns, int32_t g, const uint8_t (*u)[kMaxGroups][kMaxTile],
+               const float (*back)[kMaxGroups], const float* corr, int32_t heads, float* acc) {
+  constexpr int HB = NV >= 16 ? 1 : 16 / NV;
+  constexpr int32_t hd = 16 * NV;
+  const int32_t regs_per_group = g / 16;
+  for (int32_t j0 = 0; j0 < heads; j0 += HB) {
+    const int32_t hb = std::min<int32_t>(HB, heads - j0);
+    __m512i sum[HB][NV];
+    for (int j = 0; j < HB; ++j) {
+      for (int e = 0; e < NV; ++e) sum[j][e] = _mm512_setzero_si512();
+    }
+    for (int32_t s = 0; s < ns; ++s) {
+      for (int quad = 0; quad < 4; ++quad) {
+        const uint8_t* codes = tiles[s] + static_cast<size_t>(quad) * hd * 4;
+        const int32_t t = kKVTileSlots * s + 4 * quad;
+        for (int e = 0; e < NV; ++e) {
+          const __m512i v = _mm512_loadu_si512(codes + 64 * e);
+          for (int j = 0; j < HB; ++j) {
+            if (j >= hb) break;
+            int32_t w;
+            std::memcpy(&w, &u[j0 + j][e / regs_per_group][t], 4);
+            sum[j][e] = _mm512_dpbusd_epi32(sum[j][e], _mm512_set1_epi32(w), v);
+          }
+        }
+      }
+    }
+    for (int j = 0; j < HB; ++j) {
+      if (j >= hb) break;
+      float* a = acc + static_cast<size_t>(j0 + j) * hd;
+      const __m512 c = _mm512_set1_ps(corr[j0 + j]);
+      for (int e = 0; e < NV; ++e) {
+        const __m512 b = _mm512_set1_ps(back[j0 + j][e / regs_per_group]);
+        _mm512_storeu_ps(a + 16 * e, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[j][e]), b,
+                                                     _mm512_mul_ps(_mm512_loadu_ps(a + 16 * e), c)));
+      }
+    }
+  }
+}
+
+using SumValuesFn = void (*)(const uint8_t* const*, int32_t, int32_t, const uint8_t (*)[kMaxGroups][kMaxTile],
+                             const float (*)[kMaxGroups], const float*, int32_t, float*);
+
+SumValuesFn SumValuesFor(int32_t hd) {
+  switch (hd) {
+    case 32: return SumValues<2>;
+    case 64: return SumValues<4>;
+    case 128: return SumValues<8>;
+    default: return SumValues<16>;
+  }
+}
+
+}  // namespace
+
+bool TilesSupported(const KVView& kv) {
+  const int32_t hd = kv.head_dim, gk = kv.k.group, gv = kv.v.group;
+  return kv.k.tiling == KVTiling::kKeyTiles && kv.v.tiling == KVTiling::kValueTiles &&
+         (hd == 32 || hd == 64 || hd == 128 || hd == 256) && gk % 16 == 0 && hd % gk == 0 &&
+         gv % 16 == 0 && hd % gv == 0 && kv.block_size % kKVTileSlots == 0;
+}
+
+void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1, int32_t t0,
+                     int32_t t1, const KVView& kv, float* m, float* l, float* acc) {
+  const int32_t hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
+  const int32_t gk = kv.k.group, gv = kv.v.group, n_vgrp = hd / gv;
+  const ScoreTileFn score = ScoreTileFor(hd / std::min(gk, 64));
+  const SumValuesFn sum_values = SumValuesFor(hd);
+  const size_t k_tile = kKVTileSlots * kv.k.row_bytes, v_tile = kKVTileSlots * kv.v.row_bytes;
+  const int32_t a = t0 / kKVTileSlots * kKVTileSlots;  // first tile's first slot
+  const int32_t end = (t1 + kKVTileSlots - 1) / kKVTileSlots * kKVTileSlots;
+
+  alignas(64) float p[kMaxGroup][kMaxTile];
+  alignas(64) float vscale[kMaxGroups][kMaxTile];
+  alignas(64) uint8_t u[kMaxGroup][kMaxGroups][kMaxTile];
+  float back[kMaxGroup][kMaxGroups], corr[kMaxGroup];
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  for (int32_t h = h0; h < h1; ++h) {
+    const int32_t first = (h - h0) * group;
+    for (int32_t c0 = a; c0 < end; c0 += kMaxTile) {
+      const int32_t ns = (std::min(end, c0 + kMaxTile) - c0) / kKVTileSlots, n = ns * kKVTileSlots;
+      const int32_t lo = std::max(t0, c0) - c0, hi = std::min(t1, c0 + kMaxTile) - c0;  // live lanes
+      const uint8_t* kt[kTiles];
+      const uint8_t* vt[kTiles];
+      for (int32_t i = 0; i < ns; ++i) {
+        kt[i] = kv.Stored(kv.k, h, c0 + kKVTileSlots * i);
+        vt[i] = kv.Stored(kv.v, h, c0 + kKVTileSlots * i);
+      }
+      // The next step: the next 64 slots of this head, or the first of the next head.
+      const int32_t nc = c0 + kMaxTile < end ? c0 + kMaxTile : a;
+      const int32_t nh = c0 + kMaxTile < end ? h : h + 1;
+      for (int32_t i = 0; i < ns; ++i) {
+        if (nh < h1 && nc + kKVTileSlots * i < end) {
+          PrefetchBytes(kv.Stored(kv.k, nh, nc + kKVTileSlots * i), k_tile);
+          PrefetchBytes(kv.Stored(kv.v, nh, nc + kKVTileSlots * i), v_tile);
+        }
+        float* rows[kMaxGroup];
+        for (int32_t j = 0; j < group; ++j) rows[j] = p[j] + kKVTileSlots * i;
+        score(kt[i], hd, gk, q + first, group, rows);
+        const uint8_t* scales = vt[i] + static_cast<size_t>(hd) * kKVTileSlots;
+        for (int32_t grp = 0; grp < n_vgrp; ++grp) {
+          const __m512 sv = _mm512_abs_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + grp * 32))));
+          _mm512_store_ps(vscale[grp] + kKVTileSlots * i, sv);
+        }
+      }
+      if (lo > 0 || hi < n) {  // lanes outside [t0, t1): no score, no weight
+        for (int32_t t = 0; t < n; ++t) {
+          if (t >= lo && t < hi) continue;
+          for (int32_t j = 0; j < group; ++j) p[j][t] = neg_inf;
+          for (int32_t grp = 0; grp < n_vgrp; ++grp) vscale[grp][t] = 0.0f;
+        }
+      }
+      float s_max[kMaxGroups];
+      for (int32_t grp = 0; grp < n_vgrp; ++grp) {
+        __m512 mx = _mm512_load_ps(vscale[grp]);
+        for (int32_t t = 16; t < n; t += 16) mx = _mm512_max_ps(mx, _mm512_load_ps(vscale[grp] + t));
+        s_max[grp] = _mm512_reduce_max_ps(mx);
+        const __m512 norm = _mm512_set1_ps(s_max[grp] > 0 ? 255.0f / s_max[grp] : 0.0f);
+        for (int32_t t = 0; t < n; t += 16) _mm512_store_ps(vscale[grp] + t, _mm512_mul_ps(_mm512_load_ps(vscale[grp] + t), norm));
+      }
+      for (int32_t j = 0; j < group; ++j) {
+        corr[j] = SoftmaxStep(p[j], n, m[first + j], l[first + j]);
+        __m512 pm = _mm512_load_ps(p[j]);
+        for (int32_t t = 16; t < n; t += 16) pm = _mm512_max_ps(pm, _mm512_load_ps(p[j] + t));
+        const float p_max = _mm512_reduce_max_ps(pm);
+        const __m512 inv = _mm512_set1_ps(p_max > 0 ? 1.0f / p_max : 0.0f);
+        for (int32_t grp = 0; grp < n_vgrp; ++grp) {
+          back[j][grp] = p_max * s_max[grp] / 255.0f;
+          for (int32_t t = 0; t < n; t += 16) {
+            const __m512 w = _mm512_mul_ps(_mm512_mul_ps(_mm512_load_ps(p[j] + t), inv), _mm512_load_ps(vscale[grp] + t));
+            const __m512i r = _mm512_min_epi32(_mm512_cvtps_epi32(w), _mm512_set1_epi32(255));  // half to even
+            _mm_store_si128(reinterpret_cast<__m128i*>(u[j][grp] + t), _mm512_cvtepi32_epi8(r));
+          }
+        }
+      }
+      sum_values(vt, ns, gv, u, back, corr, group, acc + static_cast<size_t>(first) * hd);
+    }
+  }
+}
+#else
+bool TilesSupported(const KVView&) { return false; }
+void AttendTileSlots(const AttentionShape&, const Int8Query*, int32_t, int32_t, int32_t, int32_t,
+                     const KVView&, float*, float*, float*) {}
+#endif
+
+}  // namespace kvc::attention_internal
