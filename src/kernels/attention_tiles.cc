@@ -35,101 +35,141 @@ inline void PrefetchBytes(const uint8_t* p, size_t bytes) {
   for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
 }
 
-// Scores of the 16 keys of one tile for query heads [0, heads) into p[j][0, 16).
-// NSEG: segments of min(g, 64) elements per row.
-template <int NSEG>
-void ScoreTile(const uint8_t* tile, int32_t hd, int32_t g, const Int8Query* q, int32_t heads,
-               float* const* p) {
-  constexpr int HB = NSEG >= 16 ? 1 : 16 / NSEG;  // heads per batch: HB * NSEG accumulators
-  const int32_t cols = hd / 4 / NSEG;             // 4-element columns per segment
-  const int32_t segs_per_group = std::max(1, g / 64);
-  __m512 ks[kMaxGroups];
-  const uint8_t* scales = tile + static_cast<size_t>(hd) * kKVTileSlots;
-  for (int32_t grp = 0; grp < hd / g; ++grp) {
-    ks[grp] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + grp * 32)));
+// Scores of the 16 keys of one tile for HB query heads into p[j][0, 16). Everything is a
+// compile-time constant so that the HB * NSEG accumulators live in registers. NSEG: segments of
+// min(g, 64) elements per row.
+template <int HD, int NSEG, int HB>
+void ScoreTileBatch(const uint8_t* tile, const __m512* ks, int32_t segs_per_group, const Int8Query* q,
+                    float* const* p) {
+  constexpr int kCols = HD / 4 / NSEG;  // 4-element columns per segment
+  __m512i acc[HB][NSEG];
+#pragma GCC unroll 16
+  for (int sg = 0; sg < NSEG; ++sg) {
+#pragma GCC unroll 16
+    for (int j = 0; j < HB; ++j) acc[j][sg] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+    for (int c = sg * kCols; c < (sg + 1) * kCols; ++c) {
+      const __m512i k = _mm512_loadu_si512(tile + static_cast<size_t>(c) * 64);
+#pragma GCC unroll 16
+      for (int j = 0; j < HB; ++j) {
+        int32_t qd;
+        std::memcpy(&qd, q[j].codes + 4 * c, 4);
+        acc[j][sg] = _mm512_dpbusd_epi32(acc[j][sg], k, _mm512_set1_epi32(qd));
+      }
+    }
   }
-  for (int32_t j0 = 0; j0 < heads; j0 += HB) {
-    const int32_t hb = std::min<int32_t>(HB, heads - j0);
-    __m512i acc[HB][NSEG];
-    for (int j = 0; j < HB; ++j) {
-      for (int sg = 0; sg < NSEG; ++sg) acc[j][sg] = _mm512_setzero_si512();
-    }
+#pragma GCC unroll 16
+  for (int j = 0; j < HB; ++j) {
+    __m512 score = _mm512_setzero_ps();
+#pragma GCC unroll 16
     for (int sg = 0; sg < NSEG; ++sg) {
-      for (int32_t c = sg * cols; c < (sg + 1) * cols; ++c) {
-        const __m512i k = _mm512_loadu_si512(tile + static_cast<size_t>(c) * 64);
-        for (int j = 0; j < HB; ++j) {
-          if (j >= hb) break;
-          int32_t qd;
-          std::memcpy(&qd, q[j0 + j].codes + 4 * c, 4);
-          acc[j][sg] = _mm512_dpbusd_epi32(acc[j][sg], k, _mm512_set1_epi32(qd));
-        }
-      }
+      const __m512 dot = _mm512_fnmadd_ps(_mm512_set1_ps(128.0f), _mm512_set1_ps(q[j].sum[sg]),
+                                          _mm512_cvtepi32_ps(acc[j][sg]));
+      score = _mm512_fmadd_ps(dot, _mm512_mul_ps(ks[sg / segs_per_group], _mm512_set1_ps(q[j].scale[sg])), score);
     }
-    for (int j = 0; j < HB; ++j) {
-      if (j >= hb) break;
-      const Int8Query& qj = q[j0 + j];
-      __m512 score = _mm512_setzero_ps();
-      for (int sg = 0; sg < NSEG; ++sg) {
-        const __m512 dot = _mm512_fnmadd_ps(_mm512_set1_ps(128.0f), _mm512_set1_ps(qj.sum[sg]),
-                                            _mm512_cvtepi32_ps(acc[j][sg]));
-        score = _mm512_fmadd_ps(dot, _mm512_mul_ps(ks[sg / segs_per_group], _mm512_set1_ps(qj.scale[sg])), score);
-      }
-      _mm512_storeu_ps(p[j0 + j], score);
-    }
+    _mm512_storeu_ps(p[j], score);
   }
 }
 
-using ScoreTileFn = void (*)(const uint8_t*, int32_t, int32_t, const Int8Query*, int32_t, float* const*);
+// Scores of one tile for query heads [0, heads), in batches of up to 16 / NSEG (at most 4).
+template <int HD, int NSEG>
+void ScoreTile(const uint8_t* tile, int32_t g, const Int8Query* q, int32_t heads, float* const* p) {
+  constexpr int kBatch = std::min(4, std::max(1, 16 / NSEG));
+  const int32_t segs_per_group = std::max(1, g / 64);
+  __m512 ks[kMaxGroups];
+  const uint8_t* scales = tile + static_cast<size_t>(HD) * kKVTileSlots;
+  for (int32_t grp = 0; grp < HD / g; ++grp) {
+    ks[grp] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + grp * 32)));
+  }
+  int32_t j = 0;
+  for (; j + kBatch <= heads; j += kBatch) ScoreTileBatch<HD, NSEG, kBatch>(tile, ks, segs_per_group, q + j, p + j);
+  switch (heads - j) {
+    case 0: break;
+    case 1: ScoreTileBatch<HD, NSEG, 1>(tile, ks, segs_per_group, q + j, p + j); break;
+    case 2: ScoreTileBatch<HD, NSEG, std::min(2, kBatch)>(tile, ks, segs_per_group, q + j, p + j); break;
+    default: ScoreTileBatch<HD, NSEG, std::min(3, kBatch)>(tile, ks, segs_per_group, q + j, p + j); break;
+  }
+}
 
+using ScoreTileFn = void (*)(const uint8_t*, int32_t, const Int8Query*, int32_t, float* const*);
+
+template <int HD>
 ScoreTileFn ScoreTileFor(int32_t nseg) {
-  switch (nseg) {
-    case 1: return ScoreTile<1>;
-    case 2: return ScoreTile<2>;
-    case 4: return ScoreTile<4>;
-    case 8: return ScoreTile<8>;
-    default: return ScoreTile<16>;
+  if constexpr (HD >= 64) {
+    if (nseg == HD / 64) return ScoreTile<HD, HD / 64>;
+  }
+  if (nseg == HD / 32) return ScoreTile<HD, HD / 32>;
+  return ScoreTile<HD, HD / 16>;
+}
+
+ScoreTileFn ScoreTileFor(int32_t hd, int32_t nseg) {
+  switch (hd) {
+    case 32: return ScoreTileFor<32>(nseg);
+    case 64: return ScoreTileFor<64>(nseg);
+    case 128: return ScoreTileFor<128>(nseg);
+    default: return ScoreTileFor<256>(nseg);
+  }
+}
+
+// sum[j] += the u8-weighted codes of ns value tiles for HB query heads (NV registers each).
+template <int NV, int HB>
+void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, int32_t regs_per_group,
+                   const uint8_t (*u)[kMaxGroups][kMaxTile], const float (*back)[kMaxGroups],
+                   const float* corr, float* acc) {
+  constexpr int32_t hd = 16 * NV;
+  __m512i sum[HB][NV];
+#pragma GCC unroll 16
+  for (int j = 0; j < HB; ++j) {
+#pragma GCC unroll 16
+    for (int e = 0; e < NV; ++e) sum[j][e] = _mm512_setzero_si512();
+  }
+  for (int32_t s = 0; s < ns; ++s) {
+    for (int quad = 0; quad < 4; ++quad) {
+      const uint8_t* codes = tiles[s] + static_cast<size_t>(quad) * hd * 4;
+      const int32_t t = kKVTileSlots * s + 4 * quad;
+#pragma GCC unroll 16
+      for (int e = 0; e < NV; ++e) {
+        const __m512i v = _mm512_loadu_si512(codes + 64 * e);
+#pragma GCC unroll 16
+        for (int j = 0; j < HB; ++j) {
+          int32_t w;
+          std::memcpy(&w, &u[j][e / regs_per_group][t], 4);
+          sum[j][e] = _mm512_dpbusd_epi32(sum[j][e], _mm512_set1_epi32(w), v);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int j = 0; j < HB; ++j) {
+    float* a = acc + static_cast<size_t>(j) * hd;
+    const __m512 c = _mm512_set1_ps(corr[j]);
+#pragma GCC unroll 16
+    for (int e = 0; e < NV; ++e) {
+      const __m512 b = _mm512_set1_ps(back[j][e / regs_per_group]);
+      _mm512_storeu_ps(a + 16 * e, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[j][e]), b,
+                                                   _mm512_mul_ps(_mm512_loadu_ps(a + 16 * e), c)));
+    }
   }
 }
 
 // acc[j] = acc[j] * corr[j] + back[j][g] * sum_t u[j][g][t] v[t] over ns tiles, for query heads
-// [0, heads); NV = head_dim / 16 registers per head.
+// [0, heads) in batches of up to 16 / NV (at most 4); NV = head_dim / 16.
 template <int NV>
 void SumValues(const uint8_t* const* tiles, int32_t ns, int32_t g, const uint8_t (*u)[kMaxGroups][kMaxTile],
                const float (*back)[kMaxGroups], const float* corr, int32_t heads, float* acc) {
-  constexpr int HB = NV >= 16 ? 1 : 16 / NV;
+  constexpr int kBatch = std::min(4, std::max(1, 16 / NV));
   constexpr int32_t hd = 16 * NV;
-  const int32_t regs_per_group = g / 16;
-  for (int32_t j0 = 0; j0 < heads; j0 += HB) {
-    const int32_t hb = std::min<int32_t>(HB, heads - j0);
-    __m512i sum[HB][NV];
-    for (int j = 0; j < HB; ++j) {
-      for (int e = 0; e < NV; ++e) sum[j][e] = _mm512_setzero_si512();
-    }
-    for (int32_t s = 0; s < ns; ++s) {
-      for (int quad = 0; quad < 4; ++quad) {
-        const uint8_t* codes = tiles[s] + static_cast<size_t>(quad) * hd * 4;
-        const int32_t t = kKVTileSlots * s + 4 * quad;
-        for (int e = 0; e < NV; ++e) {
-          const __m512i v = _mm512_loadu_si512(codes + 64 * e);
-          for (int j = 0; j < HB; ++j) {
-            if (j >= hb) break;
-            int32_t w;
-            std::memcpy(&w, &u[j0 + j][e / regs_per_group][t], 4);
-            sum[j][e] = _mm512_dpbusd_epi32(sum[j][e], _mm512_set1_epi32(w), v);
-          }
-        }
-      }
-    }
-    for (int j = 0; j < HB; ++j) {
-      if (j >= hb) break;
-      float* a = acc + static_cast<size_t>(j0 + j) * hd;
-      const __m512 c = _mm512_set1_ps(corr[j0 + j]);
-      for (int e = 0; e < NV; ++e) {
-        const __m512 b = _mm512_set1_ps(back[j0 + j][e / regs_per_group]);
-        _mm512_storeu_ps(a + 16 * e, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[j][e]), b,
-                                                     _mm512_mul_ps(_mm512_loadu_ps(a + 16 * e), c)));
-      }
-    }
+  const int32_t rpg = g / 16;
+  int32_t j = 0;
+  for (; j + kBatch <= heads; j += kBatch) {
+    SumTilesBatch<NV, kBatch>(tiles, ns, rpg, u + j, back + j, corr + j, acc + static_cast<size_t>(j) * hd);
+  }
+  float* a = acc + static_cast<size_t>(j) * hd;
+  switch (heads - j) {
+    case 0: break;
+    case 1: SumTilesBatch<NV, 1>(tiles, ns, rpg, u + j, back + j, corr + j, a); break;
+    case 2: SumTilesBatch<NV, std::min(2, kBatch)>(tiles, ns, rpg, u + j, back + j, corr + j, a); break;
+    default: SumTilesBatch<NV, std::min(3, kBatch)>(tiles, ns, rpg, u + j, back + j, corr + j, a); break;
   }
 }
 
@@ -158,7 +198,7 @@ void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, in
                      int32_t t1, const KVView& kv, float* m, float* l, float* acc) {
   const int32_t hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   const int32_t gk = kv.k.group, gv = kv.v.group, n_vgrp = hd / gv;
-  const ScoreTileFn score = ScoreTileFor(hd / std::min(gk, 64));
+  const ScoreTileFn score = ScoreTileFor(hd, hd / std::min(gk, 64));
   const SumValuesFn sum_values = SumValuesFor(hd);
   const size_t k_tile = kKVTileSlots * kv.k.row_bytes, v_tile = kKVTileSlots * kv.v.row_bytes;
   const int32_t a = t0 / kKVTileSlots * kKVTileSlots;  // first tile's first slot
@@ -190,7 +230,7 @@ void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, in
         }
         float* rows[kMaxGroup];
         for (int32_t j = 0; j < group; ++j) rows[j] = p[j] + kKVTileSlots * i;
-        score(kt[i], hd, gk, q + first, group, rows);
+        score(kt[i], gk, q + first, group, rows);
         const uint8_t* scales = vt[i] + static_cast<size_t>(hd) * kKVTileSlots;
         for (int32_t grp = 0; grp < n_vgrp; ++grp) {
           const __m512 sv = _mm512_abs_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + grp * 32))));
