@@ -21,6 +21,8 @@
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__F16C__)
 #define KVC_TILES 1
 #include <immintrin.h>
+// GCC 12 flags the intentionally undefined upper lanes inside the conversion intrinsics.
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 namespace kvc::attention_internal {
@@ -210,8 +212,8 @@ void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, in
   float back[kMaxGroup][kMaxGroups], corr[kMaxGroup];
   const float neg_inf = -std::numeric_limits<float>::infinity();
   for (int32_t h = h0; h < h1; ++h) {
-    const int32_t first = (h - h0) * group;
     for (int32_t c0 = a; c0 < end; c0 += kMaxTile) {
+      const int32_t first = (h - h0) * group;
       const int32_t ns = (std::min(end, c0 + kMaxTile) - c0) / kKVTileSlots, n = ns * kKVTileSlots;
       const int32_t lo = std::max(t0, c0) - c0, hi = std::min(t1, c0 + kMaxTile) - c0;  // live lanes
       const uint8_t* kt[kTiles];
