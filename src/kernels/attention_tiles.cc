@@ -7,11 +7,12 @@
 //     loaded as one f16 vector per group;
 //   * online softmax (SoftmaxStep); slots of the tiles outside the query's range get -inf;
 //   * values: the weight of slot t in value group g, p[t] S[t][g], is rounded to u8 against the
-//     tile's largest (u = round(255 p S / (P S_max))), and a value tile's 16 elements x 4 slots per
+//     step's largest (u = round(255 p S / (P S_max))), and a value tile's 16 elements x 4 slots per
 //     register are summed with one vpdpbusd per query head; once per 64 slots the int32 sums are
 //     scaled back by P S_max / 255 into the f32 accumulators.
-// The rows of the next 64 slots of the same head are prefetched while these are computed; one
-// tile ahead is not far enough from DRAM (docs/BENCHMARKS.md).
+// The tiles of the next step (the next 64 slots of the same head) are prefetched, each in one
+// burst before a tile is scored: spreading the lines over the arithmetic, or fetching further
+// ahead, measured slower from DRAM (docs/BENCHMARKS.md).
 #include <algorithm>
 #include <cstring>
 #include <limits>
