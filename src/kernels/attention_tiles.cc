@@ -34,10 +34,6 @@ namespace {
 constexpr int32_t kTiles = kMaxTile / kKVTileSlots;  // tiles per step
 constexpr int32_t kMaxGroups = kMaxHeadDim / 16;
 
-inline void PrefetchBytes(const uint8_t* p, size_t bytes) {
-  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
-}
-
 // Scores of the 16 keys of one tile for HB query heads into p[j][0, 16). Everything is a
 // compile-time constant so that the HB * NSEG accumulators live in registers. NSEG: segments of
 // min(g, 64) elements per row.
@@ -190,11 +186,9 @@ SumValuesFn SumValuesFor(int32_t hd) {
 
 }  // namespace
 
+// Tiled sides come with the shapes the kernel handles (tensor/kv_view.h, KVTiling).
 bool TilesSupported(const KVView& kv) {
-  const int32_t hd = kv.head_dim, gk = kv.k.group, gv = kv.v.group;
-  return kv.k.tiling == KVTiling::kKeyTiles && kv.v.tiling == KVTiling::kValueTiles &&
-         (hd == 32 || hd == 64 || hd == 128 || hd == 256) && gk % 16 == 0 && hd % gk == 0 &&
-         gv % 16 == 0 && hd % gv == 0 && kv.block_size % kKVTileSlots == 0;
+  return kv.k.tiling == KVTiling::kKeyTiles && kv.v.tiling == KVTiling::kValueTiles;
 }
 
 void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1, int32_t t0,
@@ -203,7 +197,7 @@ void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, in
   const int32_t gk = kv.k.group, gv = kv.v.group, n_vgrp = hd / gv;
   const ScoreTileFn score = ScoreTileFor(hd, hd / std::min(gk, 64));
   const SumValuesFn sum_values = SumValuesFor(hd);
-  const size_t k_tile = kKVTileSlots * kv.k.row_bytes, v_tile = kKVTileSlots * kv.v.row_bytes;
+  const size_t k_tile = kKVTileSlots * kv.k.row_bytes, v_tile = kKVTileSlots * kv.v.row_bytes;  // bytes
   const int32_t a = t0 / kKVTileSlots * kKVTileSlots;  // first tile's first slot
   const int32_t end = (t1 + kKVTileSlots - 1) / kKVTileSlots * kKVTileSlots;
 
@@ -228,8 +222,8 @@ void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, in
       const int32_t nh = c0 + kMaxTile < end ? h : h + 1;
       for (int32_t i = 0; i < ns; ++i) {
         if (nh < h1 && nc + kKVTileSlots * i < end) {
-          PrefetchBytes(kv.Stored(kv.k, nh, nc + kKVTileSlots * i), k_tile);
-          PrefetchBytes(kv.Stored(kv.v, nh, nc + kKVTileSlots * i), v_tile);
+          PrefetchRow(kv.Stored(kv.k, nh, nc + kKVTileSlots * i), k_tile);  // every line of the tile
+          PrefetchRow(kv.Stored(kv.v, nh, nc + kKVTileSlots * i), v_tile);
         }
         float* rows[kMaxGroup];
         for (int32_t j = 0; j < group; ++j) rows[j] = p[j] + kKVTileSlots * i;

@@ -13,7 +13,8 @@ namespace kvc {
 
 // How a per-token side's stored slots are laid out inside a block and head.
 //  * kRows: one row per slot (codes and scales of each group, kvcache/kv_format.h), row_bytes apart.
-//  * kKeyTiles / kValueTiles (q8 only, blocks of a multiple of 16 slots): 16 consecutive slots
+//  * kKeyTiles / kValueTiles (both sides together; per-token q8 with groups of a multiple of 16,
+//    head_dim 32/64/128/256, blocks of a multiple of 16 slots): 16 consecutive slots
 //    (slot t at lane t % 16) form one tile of 16 * row_bytes bytes, laid out for the int8
 //    attention kernels: first the codes, then the f16 scales as [group][16 lanes].
 //      key tiles:   [head_dim / 4][16 lanes][4] u8, codes + 128: 4-byte pieces of the 16 slots
