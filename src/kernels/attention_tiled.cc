@@ -63,20 +63,7 @@ inline F32x16 Reduce16(const F32x16* v) {
 // ExpNonPositive on 16 lanes. AVX-512 rounds n and scales by 2^n in one instruction each
 // (vrndscaleps, vscalefps): 11 operations instead of 15.
 #if defined(__AVX512F__)
-inline F32x16 Exp16(F32x16 xv) {
-  const __m512 x = _mm512_max_ps(std::bit_cast<__m512>(xv), _mm512_set1_ps(-87.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
-  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 720), r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return std::bit_cast<F32x16>(_mm512_scalef_ps(p, n));
-}
+inline F32x16 Exp16(F32x16 x) { return std::bit_cast<F32x16>(ExpNonPositive512(std::bit_cast<__m512>(x))); }
 #else
 // Adding 1.5 * 2^23 rounds to the nearest integer, as nearbyint.
 inline F32x16 Exp16(F32x16 x) {

@@ -110,11 +110,12 @@ ScoreTileFn ScoreTileFor(int32_t hd, int32_t nseg) {
   }
 }
 
-// sum[j] += the u8-weighted codes of ns value tiles for HB query heads (NV registers each).
-template <int NV, int HB>
-void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, int32_t regs_per_group,
-                   const uint8_t (*u)[kMaxGroups][kMaxTile], const float (*back)[kMaxGroups],
-                   const float* corr, float* acc) {
+// sum[j] += the u8-weighted codes of ns value tiles for HB query heads (NV registers each, RPG of
+// them per value group). Each value register is loaded once for the HB heads, and each weight
+// broadcast serves the RPG registers of its group.
+template <int NV, int RPG, int HB>
+void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[kMaxGroups][kMaxTile],
+                   const float (*back)[kMaxGroups], const float* corr, float* acc) {
   constexpr int32_t hd = 16 * NV;
   __m512i sum[HB][NV];
 #pragma GCC unroll 16
@@ -127,13 +128,20 @@ void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, int32_t regs_per_gro
       const uint8_t* codes = tiles[s] + static_cast<size_t>(quad) * hd * 4;
       const int32_t t = kKVTileSlots * s + 4 * quad;
 #pragma GCC unroll 16
-      for (int e = 0; e < NV; ++e) {
-        const __m512i v = _mm512_loadu_si512(codes + 64 * e);
+      for (int grp = 0; grp < NV / RPG; ++grp) {
+        __m512i w[HB];
 #pragma GCC unroll 16
         for (int j = 0; j < HB; ++j) {
-          int32_t w;
-          std::memcpy(&w, &u[j][e / regs_per_group][t], 4);
-          sum[j][e] = _mm512_dpbusd_epi32(sum[j][e], _mm512_set1_epi32(w), v);
+          int32_t x;
+          std::memcpy(&x, &u[j][grp][t], 4);
+          w[j] = _mm512_set1_epi32(x);
+        }
+#pragma GCC unroll 16
+        for (int e = grp * RPG; e < (grp + 1) * RPG; ++e) {
+          __m512i v = _mm512_loadu_si512(codes + 64 * e);
+          __asm__("" : "+v"(v));  // one load for all heads, not one folded into each vpdpbusd
+#pragma GCC unroll 16
+          for (int j = 0; j < HB; ++j) sum[j][e] = _mm512_dpbusd_epi32(sum[j][e], w[j], v);
         }
       }
     }
@@ -144,7 +152,7 @@ void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, int32_t regs_per_gro
     const __m512 c = _mm512_set1_ps(corr[j]);
 #pragma GCC unroll 16
     for (int e = 0; e < NV; ++e) {
-      const __m512 b = _mm512_set1_ps(back[j][e / regs_per_group]);
+      const __m512 b = _mm512_set1_ps(back[j][e / RPG]);
       _mm512_storeu_ps(a + 16 * e, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[j][e]), b,
                                                    _mm512_mul_ps(_mm512_loadu_ps(a + 16 * e), c)));
     }
@@ -152,36 +160,74 @@ void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, int32_t regs_per_gro
 }
 
 // acc[j] = acc[j] * corr[j] + back[j][g] * sum_t u[j][g][t] v[t] over ns tiles, for query heads
-// [0, heads) in batches of up to 16 / NV (at most 4); NV = head_dim / 16.
-template <int NV>
-void SumValues(const uint8_t* const* tiles, int32_t ns, int32_t g, const uint8_t (*u)[kMaxGroups][kMaxTile],
+// [0, heads) in batches of up to 16 / NV (at most 4); NV = head_dim / 16, RPG = group / 16.
+template <int NV, int RPG>
+void SumValues(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[kMaxGroups][kMaxTile],
                const float (*back)[kMaxGroups], const float* corr, int32_t heads, float* acc) {
   constexpr int kBatch = std::min(4, std::max(1, 16 / NV));
   constexpr int32_t hd = 16 * NV;
-  const int32_t rpg = g / 16;
   int32_t j = 0;
   for (; j + kBatch <= heads; j += kBatch) {
-    SumTilesBatch<NV, kBatch>(tiles, ns, rpg, u + j, back + j, corr + j, acc + static_cast<size_t>(j) * hd);
+    SumTilesBatch<NV, RPG, kBatch>(tiles, ns, u + j, back + j, corr + j, acc + static_cast<size_t>(j) * hd);
   }
   float* a = acc + static_cast<size_t>(j) * hd;
   switch (heads - j) {
     case 0: break;
-    case 1: SumTilesBatch<NV, 1>(tiles, ns, rpg, u + j, back + j, corr + j, a); break;
-    case 2: SumTilesBatch<NV, std::min(2, kBatch)>(tiles, ns, rpg, u + j, back + j, corr + j, a); break;
-    default: SumTilesBatch<NV, std::min(3, kBatch)>(tiles, ns, rpg, u + j, back + j, corr + j, a); break;
+    case 1: SumTilesBatch<NV, RPG, 1>(tiles, ns, u + j, back + j, corr + j, a); break;
+    case 2: SumTilesBatch<NV, RPG, std::min(2, kBatch)>(tiles, ns, u + j, back + j, corr + j, a); break;
+    default: SumTilesBatch<NV, RPG, std::min(3, kBatch)>(tiles, ns, u + j, back + j, corr + j, a); break;
   }
 }
 
-using SumValuesFn = void (*)(const uint8_t* const*, int32_t, int32_t, const uint8_t (*)[kMaxGroups][kMaxTile],
+using SumValuesFn = void (*)(const uint8_t* const*, int32_t, const uint8_t (*)[kMaxGroups][kMaxTile],
                              const float (*)[kMaxGroups], const float*, int32_t, float*);
 
-SumValuesFn SumValuesFor(int32_t hd) {
+template <int NV>
+SumValuesFn SumValuesFor(int32_t g) {
+  if constexpr (NV >= 16) if (g == 256) return SumValues<NV, 16>;
+  if constexpr (NV >= 8) if (g == 128) return SumValues<NV, 8>;
+  if constexpr (NV >= 4) if (g == 64) return SumValues<NV, 4>;
+  if (g == 32) return SumValues<NV, 2>;
+  return SumValues<NV, 1>;
+}
+
+SumValuesFn SumValuesFor(int32_t hd, int32_t g) {
   switch (hd) {
-    case 32: return SumValues<2>;
-    case 64: return SumValues<4>;
-    case 128: return SumValues<8>;
-    default: return SumValues<16>;
+    case 32: return SumValuesFor<2>(g);
+    case 64: return SumValuesFor<4>(g);
+    case 128: return SumValuesFor<8>(g);
+    default: return SumValuesFor<16>(g);
   }
+}
+
+// One online-softmax update for one query head over a step's scores p[0, n) (n a multiple of 16),
+// fused with the rounding of its value weights: e = e^(p - m') with m' the new running maximum,
+// and per value group u = round(255 e |S| / (P S_max)) with P = e^(max p - m'), the step's largest
+// e (vnorm holds 255 |S| / S_max). l grows by the sum of e; corr rescales the earlier sums and
+// back[g] = P S_max[g] / 255 scales the step's integer sums back.
+void WeighStep(const float* p, int32_t n, const float (*vnorm)[kMaxTile], int32_t n_vgrp,
+               const float* s_max, float& m, float& l, float& corr, float* back,
+               uint8_t (*u)[kMaxTile]) {
+  __m512 mx = _mm512_load_ps(p);
+  for (int32_t t = 16; t < n; t += 16) mx = _mm512_max_ps(mx, _mm512_load_ps(p + t));
+  const float step_max = _mm512_reduce_max_ps(mx), new_m = std::max(m, step_max);
+  corr = ExpNonPositive(m - new_m);
+  const float p_max = ExpNonPositive(step_max - new_m);  // >= e^-87: never 0
+  for (int32_t grp = 0; grp < n_vgrp; ++grp) back[grp] = p_max * s_max[grp] / 255.0f;
+  const __m512 shift = _mm512_set1_ps(new_m), inv = _mm512_set1_ps(1.0f / p_max);
+  __m512 sum = _mm512_setzero_ps();
+  for (int32_t t = 0; t < n; t += 16) {
+    const __m512 e = ExpNonPositive512(_mm512_sub_ps(_mm512_load_ps(p + t), shift));
+    sum = _mm512_add_ps(sum, e);
+    const __m512 w = _mm512_mul_ps(e, inv);
+    for (int32_t grp = 0; grp < n_vgrp; ++grp) {
+      // Half to even; e at the maximum may exceed P by an ulp, so saturate at 255.
+      const __m512i r = _mm512_cvtps_epi32(_mm512_mul_ps(w, _mm512_load_ps(vnorm[grp] + t)));
+      _mm_store_si128(reinterpret_cast<__m128i*>(u[grp] + t), _mm512_cvtusepi32_epi8(r));
+    }
+  }
+  m = new_m;
+  l = l * corr + _mm512_reduce_add_ps(sum);
 }
 
 }  // namespace
@@ -196,7 +242,7 @@ void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, in
   const int32_t hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   const int32_t gk = kv.k.group, gv = kv.v.group, n_vgrp = hd / gv;
   const ScoreTileFn score = ScoreTileFor(hd, hd / std::min(gk, 64));
-  const SumValuesFn sum_values = SumValuesFor(hd);
+  const SumValuesFn sum_values = SumValuesFor(hd, gv);
   const size_t k_tile = kKVTileSlots * kv.k.row_bytes, v_tile = kKVTileSlots * kv.v.row_bytes;  // bytes
   const int32_t a = t0 / kKVTileSlots * kKVTileSlots;  // first tile's first slot
   const int32_t end = (t1 + kKVTileSlots - 1) / kKVTileSlots * kKVTileSlots;
@@ -250,21 +296,9 @@ void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, in
         for (int32_t t = 0; t < n; t += 16) _mm512_store_ps(vscale[grp] + t, _mm512_mul_ps(_mm512_load_ps(vscale[grp] + t), norm));
       }
       for (int32_t j = 0; j < group; ++j) {
-        corr[j] = SoftmaxStep(p[j], n, m[first + j], l[first + j]);
-        __m512 pm = _mm512_load_ps(p[j]);
-        for (int32_t t = 16; t < n; t += 16) pm = _mm512_max_ps(pm, _mm512_load_ps(p[j] + t));
-        const float p_max = _mm512_reduce_max_ps(pm);
-        const __m512 inv = _mm512_set1_ps(p_max > 0 ? 1.0f / p_max : 0.0f);
-        for (int32_t grp = 0; grp < n_vgrp; ++grp) {
-          back[j][grp] = p_max * s_max[grp] / 255.0f;
-          for (int32_t t = 0; t < n; t += 16) {
-            const __m512 w = _mm512_mul_ps(_mm512_mul_ps(_mm512_load_ps(p[j] + t), inv), _mm512_load_ps(vscale[grp] + t));
-            const __m512i r = _mm512_min_epi32(_mm512_cvtps_epi32(w), _mm512_set1_epi32(255));  // half to even
-            _mm_store_si128(reinterpret_cast<__m128i*>(u[j][grp] + t), _mm512_cvtepi32_epi8(r));
-          }
-        }
+        WeighStep(p[j], n, vscale, n_vgrp, s_max, m[first + j], l[first + j], corr[j], back[j], u[j]);
       }
-      sum_values(vt, ns, gv, u, back, corr, group, acc + static_cast<size_t>(first) * hd);
+      sum_values(vt, ns, u, back, corr, group, acc + static_cast<size_t>(first) * hd);
     }
   }
 }
