@@ -93,7 +93,7 @@ void RoundQueries(const KVView& kv, const float* q, int32_t n_heads, float softm
   for (int32_t h = 0; h < n_heads; ++h) {
     Int8Query& r = out[h];
     std::fill(r.codes + hd, r.codes + kMaxHeadDim, int8_t{0});
-    const bool permuted = kv.k.type == KVType::kQ4;
+    const bool permuted = kv.k.type == KVType::kQ4 && kv.k.tiling == KVTiling::kRows;  // row kernel
     for (int32_t k = 0; k < hd / g; ++k) {
       int8_t* codes = (permuted ? natural : r.codes) + k * g;
       const float s = RoundQueryGroup(q + static_cast<int64_t>(h) * hd + k * g, g, codes);

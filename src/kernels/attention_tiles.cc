@@ -34,21 +34,42 @@ namespace {
 constexpr int32_t kTiles = kMaxTile / kKVTileSlots;  // tiles per step
 constexpr int32_t kMaxGroups = kMaxHeadDim / 16;
 
+// Bytes of codes in a tile (the f16 scales follow, then q4's zero points).
+template <KVType T>
+constexpr size_t TileCodeBytes(int32_t hd) {
+  return static_cast<size_t>(hd) * kKVTileSlots / (T == KVType::kQ8 ? 1 : 2);
+}
+
+// The u8 codes of 16 keys (q8: + 128) for elements 4c .. 4c + 3 of a key tile. q4 keeps two
+// such columns per load (low and high nibbles), so its column 2i + 1 reuses column 2i's load.
+template <KVType T>
+inline __m512i KeyColumn(const uint8_t* tile, int c, __m512i* held) {
+  if constexpr (T == KVType::kQ8) return _mm512_loadu_si512(tile + static_cast<size_t>(c) * 64);
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  if (c % 2 == 0) {
+    *held = _mm512_loadu_si512(tile + static_cast<size_t>(c / 2) * 64);
+    return _mm512_and_si512(*held, nibble);
+  }
+  return _mm512_and_si512(_mm512_srli_epi16(*held, 4), nibble);
+}
+
 // Scores of the 16 keys of one tile for HB query heads into p[j][0, 16). Everything is a
 // compile-time constant so that the HB * NSEG accumulators live in registers. NSEG: segments of
-// min(g, 64) elements per row.
-template <int HD, int NSEG, int HB>
-void ScoreTileBatch(const uint8_t* tile, const __m512* ks, int32_t segs_per_group, const Int8Query* q,
-                    float* const* p) {
+// min(g, 64) elements per row. Per segment, score = S_k s_q (dot - Z_k sum(q codes)), with the
+// zero point Z_k = 128 for q8 and per key and group for q4 (kz).
+template <KVType T, int HD, int NSEG, int HB>
+void ScoreTileBatch(const uint8_t* tile, const __m512* ks, const __m512* kz, int32_t segs_per_group,
+                    const Int8Query* q, float* const* p) {
   constexpr int kCols = HD / 4 / NSEG;  // 4-element columns per segment
   __m512i acc[HB][NSEG];
+  __m512i held = _mm512_setzero_si512();
 #pragma GCC unroll 16
   for (int sg = 0; sg < NSEG; ++sg) {
 #pragma GCC unroll 16
     for (int j = 0; j < HB; ++j) acc[j][sg] = _mm512_setzero_si512();
 #pragma GCC unroll 16
     for (int c = sg * kCols; c < (sg + 1) * kCols; ++c) {
-      const __m512i k = _mm512_loadu_si512(tile + static_cast<size_t>(c) * 64);
+      const __m512i k = KeyColumn<T>(tile, c, &held);
 #pragma GCC unroll 16
       for (int j = 0; j < HB; ++j) {
         int32_t qd;
@@ -62,86 +83,120 @@ void ScoreTileBatch(const uint8_t* tile, const __m512* ks, int32_t segs_per_grou
     __m512 score = _mm512_setzero_ps();
 #pragma GCC unroll 16
     for (int sg = 0; sg < NSEG; ++sg) {
-      const __m512 dot = _mm512_fnmadd_ps(_mm512_set1_ps(128.0f), _mm512_set1_ps(q[j].sum[sg]),
-                                          _mm512_cvtepi32_ps(acc[j][sg]));
-      score = _mm512_fmadd_ps(dot, _mm512_mul_ps(ks[sg / segs_per_group], _mm512_set1_ps(q[j].scale[sg])), score);
+      const int grp = sg / segs_per_group;
+      const __m512 zero = T == KVType::kQ8 ? _mm512_set1_ps(128.0f) : kz[grp];
+      const __m512 dot = _mm512_fnmadd_ps(zero, _mm512_set1_ps(q[j].sum[sg]), _mm512_cvtepi32_ps(acc[j][sg]));
+      score = _mm512_fmadd_ps(dot, _mm512_mul_ps(ks[grp], _mm512_set1_ps(q[j].scale[sg])), score);
     }
     _mm512_storeu_ps(p[j], score);
   }
 }
 
+// The 16 lanes' u8 parameters at p as floats.
+inline __m512 U8Lanes(const uint8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+
 // Scores of one tile for query heads [0, heads), in batches of up to 16 / NSEG (at most 4).
-template <int HD, int NSEG>
+template <KVType T, int HD, int NSEG>
 void ScoreTile(const uint8_t* tile, int32_t g, const Int8Query* q, int32_t heads, float* const* p) {
   constexpr int kBatch = std::min(4, std::max(1, 16 / NSEG));
-  const int32_t segs_per_group = std::max(1, g / 64);
-  __m512 ks[kMaxGroups];
-  const uint8_t* scales = tile + static_cast<size_t>(HD) * kKVTileSlots;
-  for (int32_t grp = 0; grp < HD / g; ++grp) {
+  const int32_t segs_per_group = std::max(1, g / 64), groups = HD / g;
+  __m512 ks[kMaxGroups], kz[kMaxGroups];
+  const uint8_t* scales = tile + TileCodeBytes<T>(HD);
+  for (int32_t grp = 0; grp < groups; ++grp) {
     ks[grp] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + grp * 32)));
+    if constexpr (T == KVType::kQ4) kz[grp] = U8Lanes(scales + groups * 32 + grp * 16);
   }
   int32_t j = 0;
-  for (; j + kBatch <= heads; j += kBatch) ScoreTileBatch<HD, NSEG, kBatch>(tile, ks, segs_per_group, q + j, p + j);
+  for (; j + kBatch <= heads; j += kBatch) {
+    ScoreTileBatch<T, HD, NSEG, kBatch>(tile, ks, kz, segs_per_group, q + j, p + j);
+  }
   switch (heads - j) {
     case 0: break;
-    case 1: ScoreTileBatch<HD, NSEG, 1>(tile, ks, segs_per_group, q + j, p + j); break;
-    case 2: ScoreTileBatch<HD, NSEG, std::min(2, kBatch)>(tile, ks, segs_per_group, q + j, p + j); break;
-    default: ScoreTileBatch<HD, NSEG, std::min(3, kBatch)>(tile, ks, segs_per_group, q + j, p + j); break;
+    case 1: ScoreTileBatch<T, HD, NSEG, 1>(tile, ks, kz, segs_per_group, q + j, p + j); break;
+    case 2: ScoreTileBatch<T, HD, NSEG, std::min(2, kBatch)>(tile, ks, kz, segs_per_group, q + j, p + j); break;
+    default: ScoreTileBatch<T, HD, NSEG, std::min(3, kBatch)>(tile, ks, kz, segs_per_group, q + j, p + j); break;
   }
 }
 
 using ScoreTileFn = void (*)(const uint8_t*, int32_t, const Int8Query*, int32_t, float* const*);
 
-template <int HD>
+template <KVType T, int HD>
 ScoreTileFn ScoreTileFor(int32_t nseg) {
   if constexpr (HD >= 64) {
-    if (nseg == HD / 64) return ScoreTile<HD, HD / 64>;
+    if (nseg == HD / 64) return ScoreTile<T, HD, HD / 64>;
   }
-  if (nseg == HD / 32) return ScoreTile<HD, HD / 32>;
-  return ScoreTile<HD, HD / 16>;
+  if (nseg == HD / 32) return ScoreTile<T, HD, HD / 32>;
+  return ScoreTile<T, HD, HD / 16>;
 }
 
+template <KVType T>
 ScoreTileFn ScoreTileFor(int32_t hd, int32_t nseg) {
   switch (hd) {
-    case 32: return ScoreTileFor<32>(nseg);
-    case 64: return ScoreTileFor<64>(nseg);
-    case 128: return ScoreTileFor<128>(nseg);
-    default: return ScoreTileFor<256>(nseg);
+    case 32: return ScoreTileFor<T, 32>(nseg);
+    case 64: return ScoreTileFor<T, 64>(nseg);
+    case 128: return ScoreTileFor<T, 128>(nseg);
+    default: return ScoreTileFor<T, 256>(nseg);
   }
 }
 
 // sum[j] += the u8-weighted codes of ns value tiles for HB query heads (NV registers each, RPG of
-// them per value group). Each value register is loaded once for the HB heads, and each weight
-// broadcast serves the RPG registers of its group.
-template <int NV, int RPG, int HB>
+// them per value group). Each value load serves the HB heads, and each weight broadcast the RPG
+// registers of its group. q8: 4 quads of 4 slots per tile; q4: 2 octets, whose low nibbles are
+// their first 4 slots and high nibbles the other 4. q4 groups may have negative scales, which
+// S (q - Z) = |S| ((15 - q) - (15 - Z)) turns positive: flip[g][2 s + octet] XORs those slots'
+// codes with 15 (and Z was mirrored by the caller); zt[j][g] = sum_t u[j][g][t] Z[g][t] removes
+// the zero points (q8 has none).
+template <KVType T, int NV, int RPG, int HB>
 void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[kMaxGroups][kMaxTile],
-                   const float (*back)[kMaxGroups], const float* corr, float* acc) {
+                   const float (*back)[kMaxGroups], const float (*zt)[kMaxGroups],
+                   const uint32_t (*flip)[2 * kTiles], const float* corr, float* acc) {
   constexpr int32_t hd = 16 * NV;
+  constexpr int kParts = T == KVType::kQ8 ? 4 : 2;  // loads of 16 elements per tile and register
+  constexpr int kSlots = kKVTileSlots / kParts;    // slots per load
   __m512i sum[HB][NV];
 #pragma GCC unroll 16
   for (int j = 0; j < HB; ++j) {
 #pragma GCC unroll 16
     for (int e = 0; e < NV; ++e) sum[j][e] = _mm512_setzero_si512();
   }
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
   for (int32_t s = 0; s < ns; ++s) {
-    for (int quad = 0; quad < 4; ++quad) {
-      const uint8_t* codes = tiles[s] + static_cast<size_t>(quad) * hd * 4;
-      const int32_t t = kKVTileSlots * s + 4 * quad;
+    for (int part = 0; part < kParts; ++part) {
+      const uint8_t* codes = tiles[s] + static_cast<size_t>(part) * hd * 4;
+      const int32_t t = kKVTileSlots * s + kSlots * part;
 #pragma GCC unroll 16
       for (int grp = 0; grp < NV / RPG; ++grp) {
-        __m512i w[HB];
+        const __m512i flips = T == KVType::kQ4 ? _mm512_set1_epi32(static_cast<int32_t>(flip[grp][2 * s + part]))
+                                               : _mm512_setzero_si512();
+        __m512i w[HB], w_hi[HB];
 #pragma GCC unroll 16
         for (int j = 0; j < HB; ++j) {
           int32_t x;
           std::memcpy(&x, &u[j][grp][t], 4);
           w[j] = _mm512_set1_epi32(x);
+          if constexpr (T == KVType::kQ4) {
+            std::memcpy(&x, &u[j][grp][t + 4], 4);
+            w_hi[j] = _mm512_set1_epi32(x);
+          }
         }
 #pragma GCC unroll 16
         for (int e = grp * RPG; e < (grp + 1) * RPG; ++e) {
           __m512i v = _mm512_loadu_si512(codes + 64 * e);
           __asm__("" : "+v"(v));  // one load for all heads, not one folded into each vpdpbusd
+          if constexpr (T == KVType::kQ8) {
 #pragma GCC unroll 16
-          for (int j = 0; j < HB; ++j) sum[j][e] = _mm512_dpbusd_epi32(sum[j][e], w[j], v);
+            for (int j = 0; j < HB; ++j) sum[j][e] = _mm512_dpbusd_epi32(sum[j][e], w[j], v);
+          } else {
+            v = _mm512_xor_si512(v, flips);
+            const __m512i lo = _mm512_and_si512(v, nibble);
+            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+#pragma GCC unroll 16
+            for (int j = 0; j < HB; ++j) {
+              sum[j][e] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sum[j][e], w[j], lo), w_hi[j], hi);
+            }
+          }
         }
       }
     }
@@ -153,50 +208,55 @@ void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[k
 #pragma GCC unroll 16
     for (int e = 0; e < NV; ++e) {
       const __m512 b = _mm512_set1_ps(back[j][e / RPG]);
-      _mm512_storeu_ps(a + 16 * e, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[j][e]), b,
-                                                   _mm512_mul_ps(_mm512_loadu_ps(a + 16 * e), c)));
+      __m512 x = _mm512_cvtepi32_ps(sum[j][e]);
+      if constexpr (T == KVType::kQ4) x = _mm512_sub_ps(x, _mm512_set1_ps(zt[j][e / RPG]));
+      _mm512_storeu_ps(a + 16 * e, _mm512_fmadd_ps(x, b, _mm512_mul_ps(_mm512_loadu_ps(a + 16 * e), c)));
     }
   }
 }
 
-// acc[j] = acc[j] * corr[j] + back[j][g] * sum_t u[j][g][t] v[t] over ns tiles, for query heads
-// [0, heads) in batches of up to 16 / NV (at most 4); NV = head_dim / 16, RPG = group / 16.
-template <int NV, int RPG>
+// acc[j] = acc[j] * corr[j] + back[j][g] (sum_t u[j][g][t] v[t] - zt[j][g]) over ns tiles, for
+// query heads [0, heads) in batches of up to 16 / NV (at most 4); NV = head_dim / 16,
+// RPG = group / 16.
+template <KVType T, int NV, int RPG>
 void SumValues(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[kMaxGroups][kMaxTile],
-               const float (*back)[kMaxGroups], const float* corr, int32_t heads, float* acc) {
+               const float (*back)[kMaxGroups], const float (*zt)[kMaxGroups],
+               const uint32_t (*flip)[2 * kTiles], const float* corr, int32_t heads, float* acc) {
   constexpr int kBatch = std::min(4, std::max(1, 16 / NV));
   constexpr int32_t hd = 16 * NV;
   int32_t j = 0;
   for (; j + kBatch <= heads; j += kBatch) {
-    SumTilesBatch<NV, RPG, kBatch>(tiles, ns, u + j, back + j, corr + j, acc + static_cast<size_t>(j) * hd);
+    SumTilesBatch<T, NV, RPG, kBatch>(tiles, ns, u + j, back + j, zt + j, flip, corr + j, acc + static_cast<size_t>(j) * hd);
   }
   float* a = acc + static_cast<size_t>(j) * hd;
   switch (heads - j) {
     case 0: break;
-    case 1: SumTilesBatch<NV, RPG, 1>(tiles, ns, u + j, back + j, corr + j, a); break;
-    case 2: SumTilesBatch<NV, RPG, std::min(2, kBatch)>(tiles, ns, u + j, back + j, corr + j, a); break;
-    default: SumTilesBatch<NV, RPG, std::min(3, kBatch)>(tiles, ns, u + j, back + j, corr + j, a); break;
+    case 1: SumTilesBatch<T, NV, RPG, 1>(tiles, ns, u + j, back + j, zt + j, flip, corr + j, a); break;
+    case 2: SumTilesBatch<T, NV, RPG, std::min(2, kBatch)>(tiles, ns, u + j, back + j, zt + j, flip, corr + j, a); break;
+    default: SumTilesBatch<T, NV, RPG, std::min(3, kBatch)>(tiles, ns, u + j, back + j, zt + j, flip, corr + j, a); break;
   }
 }
 
 using SumValuesFn = void (*)(const uint8_t* const*, int32_t, const uint8_t (*)[kMaxGroups][kMaxTile],
-                             const float (*)[kMaxGroups], const float*, int32_t, float*);
+                             const float (*)[kMaxGroups], const float (*)[kMaxGroups],
+                             const uint32_t (*)[2 * kTiles], const float*, int32_t, float*);
 
-template <int NV>
+template <KVType T, int NV>
 SumValuesFn SumValuesFor(int32_t g) {
-  if constexpr (NV >= 16) if (g == 256) return SumValues<NV, 16>;
-  if constexpr (NV >= 8) if (g == 128) return SumValues<NV, 8>;
-  if constexpr (NV >= 4) if (g == 64) return SumValues<NV, 4>;
-  if (g == 32) return SumValues<NV, 2>;
-  return SumValues<NV, 1>;
+  if constexpr (NV >= 16) if (g == 256) return SumValues<T, NV, 16>;
+  if constexpr (NV >= 8) if (g == 128) return SumValues<T, NV, 8>;
+  if constexpr (NV >= 4) if (g == 64) return SumValues<T, NV, 4>;
+  if (g == 32) return SumValues<T, NV, 2>;
+  return SumValues<T, NV, 1>;
 }
 
+template <KVType T>
 SumValuesFn SumValuesFor(int32_t hd, int32_t g) {
   switch (hd) {
-    case 32: return SumValuesFor<2>(g);
-    case 64: return SumValuesFor<4>(g);
-    case 128: return SumValuesFor<8>(g);
-    default: return SumValuesFor<16>(g);
+    case 32: return SumValuesFor<T, 2>(g);
+    case 64: return SumValuesFor<T, 4>(g);
+    case 128: return SumValuesFor<T, 8>(g);
+    default: return SumValuesFor<T, 16>(g);
   }
 }
 
@@ -204,10 +264,12 @@ SumValuesFn SumValuesFor(int32_t hd, int32_t g) {
 // fused with the rounding of its value weights: e = e^(p - m') with m' the new running maximum,
 // and per value group u = round(255 e |S| / (P S_max)) with P = e^(max p - m'), the step's largest
 // e (vnorm holds 255 |S| / S_max). l grows by the sum of e; corr rescales the earlier sums and
-// back[g] = P S_max[g] / 255 scales the step's integer sums back.
-void WeighStep(const float* p, int32_t n, const float (*vnorm)[kMaxTile], int32_t n_vgrp,
-               const float* s_max, float& m, float& l, float& corr, float* back,
-               uint8_t (*u)[kMaxTile]) {
+// back[g] = P S_max[g] / 255 scales the step's integer sums back. With zero points (q4 values,
+// zf per slot), zt[g] = sum_t u[g][t] Z[g][t], exact in f32 (at most 64 * 255 * 15).
+template <bool kZeros>
+void WeighStep(const float* p, int32_t n, const float (*vnorm)[kMaxTile], const float (*zf)[kMaxTile],
+               int32_t n_vgrp, const float* s_max, float& m, float& l, float& corr, float* back,
+               float* zt, uint8_t (*u)[kMaxTile]) {
   __m512 mx = _mm512_load_ps(p);
   for (int32_t t = 16; t < n; t += 16) mx = _mm512_max_ps(mx, _mm512_load_ps(p + t));
   const float step_max = _mm512_reduce_max_ps(mx), new_m = std::max(m, step_max);
@@ -216,15 +278,22 @@ void WeighStep(const float* p, int32_t n, const float (*vnorm)[kMaxTile], int32_
   for (int32_t grp = 0; grp < n_vgrp; ++grp) back[grp] = p_max * s_max[grp] / 255.0f;
   const __m512 shift = _mm512_set1_ps(new_m), inv = _mm512_set1_ps(1.0f / p_max);
   __m512 sum = _mm512_setzero_ps();
+  __m512 zsum[kMaxGroups];
+  if constexpr (kZeros) std::fill(zsum, zsum + n_vgrp, _mm512_setzero_ps());
   for (int32_t t = 0; t < n; t += 16) {
     const __m512 e = ExpNonPositive512(_mm512_sub_ps(_mm512_load_ps(p + t), shift));
     sum = _mm512_add_ps(sum, e);
     const __m512 w = _mm512_mul_ps(e, inv);
     for (int32_t grp = 0; grp < n_vgrp; ++grp) {
       // Half to even; e at the maximum may exceed P by an ulp, so saturate at 255.
-      const __m512i r = _mm512_cvtps_epi32(_mm512_mul_ps(w, _mm512_load_ps(vnorm[grp] + t)));
-      _mm_store_si128(reinterpret_cast<__m128i*>(u[grp] + t), _mm512_cvtusepi32_epi8(r));
+      const __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(w, _mm512_load_ps(vnorm[grp] + t)),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      _mm_store_si128(reinterpret_cast<__m128i*>(u[grp] + t), _mm512_cvtusepi32_epi8(_mm512_cvttps_epi32(r)));
+      if constexpr (kZeros) zsum[grp] = _mm512_fmadd_ps(_mm512_min_ps(r, _mm512_set1_ps(255.0f)), _mm512_load_ps(zf[grp] + t), zsum[grp]);
     }
+  }
+  if constexpr (kZeros) {
+    for (int32_t grp = 0; grp < n_vgrp; ++grp) zt[grp] = _mm512_reduce_add_ps(zsum[grp]);
   }
   m = new_m;
   l = l * corr + _mm512_reduce_add_ps(sum);
@@ -237,20 +306,37 @@ bool TilesSupported(const KVView& kv) {
   return kv.k.tiling == KVTiling::kKeyTiles && kv.v.tiling == KVTiling::kValueTiles;
 }
 
-void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1, int32_t t0,
-                     int32_t t1, const KVView& kv, float* m, float* l, float* acc) {
+namespace {
+
+// The XOR that mirrors the codes of an octet's slots with bit i of `neg` set: byte i's low
+// nibble for slot i < 4, its high nibble for slot i + 4.
+inline uint32_t NibbleFlips(uint32_t neg) {
+  uint32_t x = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (neg >> i & 1) x |= 0x0Fu << (8 * i);
+    if (neg >> (i + 4) & 1) x |= 0xF0u << (8 * i);
+  }
+  return x;
+}
+
+template <KVType KT, KVType VT>
+void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1, int32_t t0,
+                 int32_t t1, const KVView& kv, float* m, float* l, float* acc) {
   const int32_t hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   const int32_t gk = kv.k.group, gv = kv.v.group, n_vgrp = hd / gv;
-  const ScoreTileFn score = ScoreTileFor(hd, hd / std::min(gk, 64));
-  const SumValuesFn sum_values = SumValuesFor(hd, gv);
+  const ScoreTileFn score = ScoreTileFor<KT>(hd, hd / std::min(gk, 64));
+  const SumValuesFn sum_values = SumValuesFor<VT>(hd, gv);
   const size_t k_tile = kKVTileSlots * kv.k.row_bytes, v_tile = kKVTileSlots * kv.v.row_bytes;  // bytes
+  const size_t v_scales = TileCodeBytes<VT>(hd), v_zeros = v_scales + static_cast<size_t>(n_vgrp) * 32;
   const int32_t a = t0 / kKVTileSlots * kKVTileSlots;  // first tile's first slot
   const int32_t end = (t1 + kKVTileSlots - 1) / kKVTileSlots * kKVTileSlots;
 
   alignas(64) float p[kMaxGroup][kMaxTile];
   alignas(64) float vscale[kMaxGroups][kMaxTile];
+  alignas(64) float vzero[kMaxGroups][kMaxTile];  // q4: zero points per slot (mirrored if S < 0)
+  uint32_t flip[kMaxGroups][2 * kTiles];           // q4: per octet, the codes to mirror
   alignas(64) uint8_t u[kMaxGroup][kMaxGroups][kMaxTile];
-  float back[kMaxGroup][kMaxGroups], corr[kMaxGroup];
+  float back[kMaxGroup][kMaxGroups], zt[kMaxGroup][kMaxGroups], corr[kMaxGroup];
   const float neg_inf = -std::numeric_limits<float>::infinity();
   for (int32_t h = h0; h < h1; ++h) {
     for (int32_t c0 = a; c0 < end; c0 += kMaxTile) {
@@ -274,10 +360,16 @@ void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, in
         float* rows[kMaxGroup];
         for (int32_t j = 0; j < group; ++j) rows[j] = p[j] + kKVTileSlots * i;
         score(kt[i], gk, q + first, group, rows);
-        const uint8_t* scales = vt[i] + static_cast<size_t>(hd) * kKVTileSlots;
         for (int32_t grp = 0; grp < n_vgrp; ++grp) {
-          const __m512 sv = _mm512_abs_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + grp * 32))));
-          _mm512_store_ps(vscale[grp] + kKVTileSlots * i, sv);
+          const __m256i sc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vt[i] + v_scales + grp * 32));
+          _mm512_store_ps(vscale[grp] + kKVTileSlots * i, _mm512_abs_ps(_mm512_cvtph_ps(sc)));
+          if constexpr (VT == KVType::kQ4) {
+            const __mmask16 neg = _mm256_movepi16_mask(sc);  // f16 sign bits
+            const __m512 z = U8Lanes(vt[i] + v_zeros + grp * 16);
+            _mm512_store_ps(vzero[grp] + kKVTileSlots * i, _mm512_mask_sub_ps(z, neg, _mm512_set1_ps(15.0f), z));
+            flip[grp][2 * i] = NibbleFlips(neg & 0xFF);
+            flip[grp][2 * i + 1] = NibbleFlips(neg >> 8);
+          }
         }
       }
       if (lo > 0 || hi < n) {  // lanes outside [t0, t1): no score, no weight
@@ -296,11 +388,22 @@ void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, in
         for (int32_t t = 0; t < n; t += 16) _mm512_store_ps(vscale[grp] + t, _mm512_mul_ps(_mm512_load_ps(vscale[grp] + t), norm));
       }
       for (int32_t j = 0; j < group; ++j) {
-        WeighStep(p[j], n, vscale, n_vgrp, s_max, m[first + j], l[first + j], corr[j], back[j], u[j]);
+        WeighStep<VT == KVType::kQ4>(p[j], n, vscale, vzero, n_vgrp, s_max, m[first + j], l[first + j],
+                                     corr[j], back[j], zt[j], u[j]);
       }
-      sum_values(vt, ns, u, back, corr, group, acc + static_cast<size_t>(first) * hd);
+      sum_values(vt, ns, u, back, zt, flip, corr, group, acc + static_cast<size_t>(first) * hd);
     }
   }
+}
+
+}  // namespace
+
+void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1, int32_t t0,
+                     int32_t t1, const KVView& kv, float* m, float* l, float* acc) {
+  const bool k8 = kv.k.type == KVType::kQ8, v8 = kv.v.type == KVType::kQ8;
+  const auto attend = k8 ? (v8 ? AttendTiles<KVType::kQ8, KVType::kQ8> : AttendTiles<KVType::kQ8, KVType::kQ4>)
+                         : (v8 ? AttendTiles<KVType::kQ4, KVType::kQ8> : AttendTiles<KVType::kQ4, KVType::kQ4>);
+  attend(s, q, h0, h1, t0, t1, kv, m, l, acc);
 }
 #else
 bool TilesSupported(const KVView&) { return false; }

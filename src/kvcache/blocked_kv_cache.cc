@@ -31,7 +31,8 @@ void BlockedKVCache::InitSide(Side& s, KVType type, bool kivi) const {
 void BlockedKVCache::UseTilesIfPossible(int32_t block_size) {
   const int32_t hd = spec_.head_dim;
   auto fits = [&](const Side& s) {
-    return s.type == KVType::kQ8 && !s.kivi && s.group % 16 == 0 && hd % s.group == 0;
+    return (s.type == KVType::kQ8 || s.type == KVType::kQ4) && !s.kivi && s.group % 16 == 0 &&
+           hd % s.group == 0;
   };
   if ((hd == 32 || hd == 64 || hd == 128 || hd == 256) && block_size % kKVTileSlots == 0 && fits(k_) &&
       fits(v_)) {
@@ -81,7 +82,7 @@ void BlockedKVCache::EncodeRow(const Side& s, bool key, int32_t layer, int32_t h
     uint8_t row[kMaxTiledRowBytes];
     QuantizeKVRow(s.type, x, spec_.head_dim, s.group, row);
     const int32_t in_block = slot % bs;
-    PackTileRow(s.tiling, row, spec_.head_dim, s.group, in_block % kKVTileSlots,
+    PackTileRow(s.tiling, s.type, row, spec_.head_dim, s.group, in_block % kKVTileSlots,
                 head + static_cast<size_t>(in_block / kKVTileSlots) * kKVTileSlots * s.row_bytes);
     return;
   }

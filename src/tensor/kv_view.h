@@ -13,14 +13,18 @@ namespace kvc {
 
 // How a per-token side's stored slots are laid out inside a block and head.
 //  * kRows: one row per slot (codes and scales of each group, kvcache/kv_format.h), row_bytes apart.
-//  * kKeyTiles / kValueTiles (both sides together; per-token q8 with groups of a multiple of 16,
-//    head_dim 32/64/128/256, blocks of a multiple of 16 slots): 16 consecutive slots
+//  * kKeyTiles / kValueTiles (both sides together; per-token q8 or q4 with groups of a multiple of
+//    16, head_dim 32/64/128/256, blocks of a multiple of 16 slots): 16 consecutive slots
 //    (slot t at lane t % 16) form one tile of 16 * row_bytes bytes, laid out for the int8
-//    attention kernels: first the codes, then the f16 scales as [group][16 lanes].
-//      key tiles:   [head_dim / 4][16 lanes][4] u8, codes + 128: 4-byte pieces of the 16 slots
-//                   side by side, so one 64-byte load scores 16 keys with vpdpbusd;
-//      value tiles: [4 quads][head_dim][4 slots of the quad] s8: one 64-byte load holds 16
-//                   elements of 4 slots, summed with vpdpbusd against 4 slots' weights.
+//    attention kernels: first the codes, then the f16 scales as [group][16 lanes] (q4: then the
+//    u8 zero points as [group][16 lanes]).
+//      q8 key tiles:   [head_dim / 4][16 lanes][4] u8, codes + 128: 4-byte pieces of the 16 slots
+//                      side by side, so one 64-byte load scores 16 keys with vpdpbusd;
+//      q8 value tiles: [4 quads][head_dim][4 slots of the quad] s8: one 64-byte load holds 16
+//                      elements of 4 slots, summed with vpdpbusd against 4 slots' weights;
+//      q4 key tiles:   [head_dim / 8][16 lanes][4]: byte i holds elements 8c + i (low nibble) and
+//                      8c + 4 + i (high), so one load gives two q8-like registers of 16 keys;
+//      q4 value tiles: [2 octets][head_dim][4]: byte i holds slots 8o + i (low) and 8o + 4 + i.
 enum class KVTiling : uint8_t { kRows, kKeyTiles, kValueTiles };
 constexpr int32_t kKVTileSlots = 16;
 

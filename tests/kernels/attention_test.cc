@@ -76,14 +76,16 @@ std::vector<std::pair<int32_t, int32_t>> KernelTiles(int32_t lo, int32_t hi, int
   return tiles;
 }
 
-// |S| of group g of stored value slot t (q8 rows: codes, then the f16 scale).
+// |S| of group g of stored value slot t (rows: per group the codes, then the f16 scale; q4: then
+// the zero point).
 double ValueScale(const KVView& kv, int32_t h, int32_t t, int32_t g) {
   const KVSideView& s = kv.v;
   const int32_t group = std::min(s.group, kv.head_dim);
+  const int32_t codes = s.type == KVType::kQ8 ? group : group / 2, params = s.type == KVType::kQ8 ? 2 : 3;
   std::vector<uint8_t> buf(s.row_bytes);
   const uint8_t* row = StoredRow(kv, s, h, t, buf.data());
   uint16_t bits;
-  std::memcpy(&bits, row + g * (group + 2) + group, 2);
+  std::memcpy(&bits, row + g * (codes + params) + codes, 2);
   return std::fabs(F16ToF32(bits));
 }
 
@@ -235,11 +237,19 @@ TEST(AttentionKernel, PerTokenTypesAndLayouts) {
 }
 
 TEST(AttentionKernel, HeadShapesAndGroups) {
-  for (int32_t hd : {16, 32, 48, 80, 128, 256}) {
-    Case c{4, 2, hd, KVType::kQ8, KVType::kQ8};
-    c.group = 16;
-    Check(c, 150, 1);
+  for (KVType t : {KVType::kQ8, KVType::kQ4}) {
+    for (int32_t hd : {16, 32, 48, 80, 128, 256}) {
+      Case c{4, 2, hd, t, t};
+      c.group = 16;
+      Check(c, 150, 1);
+    }
+    Case c{4, 1, 256, t, t};  // one group: segments of 64 within it
+    c.group = 256;
+    Check(c, 100, 1);
   }
+  // Tiles of different types on each side.
+  Check({8, 2, 64, KVType::kQ4, KVType::kQ8}, 200, 1);
+  Check({8, 2, 128, KVType::kQ8, KVType::kQ4, KVGrouping::kPerToken, KVLayout::kPaged, 32, 0, 0, 64}, 200, 2);
   Check({32, 8, 64, KVType::kF16, KVType::kF16}, 130, 1);  // llama-3.2-1b: 4 query heads per KV head
   Check({7, 1, 64, KVType::kQ8, KVType::kF32}, 100, 1);    // multi-query, odd group
   Check({6, 3, 64, KVType::kQ8, KVType::kQ8, KVGrouping::kPerToken, KVLayout::kPaged, 16, 0, 0, 16}, 100, 1);
