@@ -265,35 +265,51 @@ SumValuesFn SumValuesFor(int32_t hd, int32_t g) {
 // and per value group u = round(255 e |S| / (P S_max)) with P = e^(max p - m'), the step's largest
 // e (vnorm holds 255 |S| / S_max). l grows by the sum of e; corr rescales the earlier sums and
 // back[g] = P S_max[g] / 255 scales the step's integer sums back. With zero points (q4 values,
-// zf per slot), zt[g] = sum_t u[g][t] Z[g][t], exact in f32 (at most 64 * 255 * 15).
+// zf per slot), zt[g] = sum_t u[g][t] Z[g][t], exact in f32 (at most 64 * 255 * 15). n <= 64.
 template <bool kZeros>
 void WeighStep(const float* p, int32_t n, const float (*vnorm)[kMaxTile], const float (*zf)[kMaxTile],
                int32_t n_vgrp, const float* s_max, float& m, float& l, float& corr, float* back,
                float* zt, uint8_t (*u)[kMaxTile]) {
+  const int32_t nv = n / 16;
+  __m512 x[kTiles];
   __m512 mx = _mm512_load_ps(p);
-  for (int32_t t = 16; t < n; t += 16) mx = _mm512_max_ps(mx, _mm512_load_ps(p + t));
+#pragma GCC unroll 4
+  for (int v = 0; v < kTiles; ++v) {
+    x[v] = v < nv ? _mm512_load_ps(p + 16 * v) : mx;
+    mx = _mm512_max_ps(mx, x[v]);
+  }
   const float step_max = _mm512_reduce_max_ps(mx), new_m = std::max(m, step_max);
   corr = ExpNonPositive(m - new_m);
   const float p_max = ExpNonPositive(step_max - new_m);  // >= e^-87: never 0
   for (int32_t grp = 0; grp < n_vgrp; ++grp) back[grp] = p_max * s_max[grp] / 255.0f;
   const __m512 shift = _mm512_set1_ps(new_m), inv = _mm512_set1_ps(1.0f / p_max);
-  __m512 sum = _mm512_setzero_ps();
-  __m512 zsum[kMaxGroups];
-  if constexpr (kZeros) std::fill(zsum, zsum + n_vgrp, _mm512_setzero_ps());
-  for (int32_t t = 0; t < n; t += 16) {
-    const __m512 e = ExpNonPositive512(_mm512_sub_ps(_mm512_load_ps(p + t), shift));
+  __m512 sum = _mm512_setzero_ps(), w[kTiles];
+#pragma GCC unroll 4
+  for (int v = 0; v < kTiles; ++v) {
+    const __m512 e = v < nv ? ExpNonPositive512(_mm512_sub_ps(x[v], shift)) : _mm512_setzero_ps();
     sum = _mm512_add_ps(sum, e);
-    const __m512 w = _mm512_mul_ps(e, inv);
-    for (int32_t grp = 0; grp < n_vgrp; ++grp) {
-      // Half to even; e at the maximum may exceed P by an ulp, so saturate at 255.
-      const __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(w, _mm512_load_ps(vnorm[grp] + t)),
-                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      _mm_store_si128(reinterpret_cast<__m128i*>(u[grp] + t), _mm512_cvtusepi32_epi8(_mm512_cvttps_epi32(r)));
-      if constexpr (kZeros) zsum[grp] = _mm512_fmadd_ps(_mm512_min_ps(r, _mm512_set1_ps(255.0f)), _mm512_load_ps(zf[grp] + t), zsum[grp]);
-    }
+    w[v] = _mm512_mul_ps(e, inv);
   }
-  if constexpr (kZeros) {
-    for (int32_t grp = 0; grp < n_vgrp; ++grp) zt[grp] = _mm512_reduce_add_ps(zsum[grp]);
+  // u8 weights of 64 slots packed in registers (vpmovusdb to memory is slow): packs interleave
+  // 128-bit lanes, the permutation puts slot order back.
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  for (int32_t grp = 0; grp < n_vgrp; ++grp) {
+    __m512 r[kTiles];
+    __m512 zsum = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int v = 0; v < kTiles; ++v) {
+      // Half to even; e at the maximum may exceed P by an ulp, which still rounds to <= 255.
+      r[v] = v < nv ? _mm512_roundscale_ps(_mm512_mul_ps(w[v], _mm512_load_ps(vnorm[grp] + 16 * v)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+                    : _mm512_setzero_ps();
+      if constexpr (kZeros) {
+        if (v < nv) zsum = _mm512_fmadd_ps(r[v], _mm512_load_ps(zf[grp] + 16 * v), zsum);
+      }
+    }
+    const __m512i lo = _mm512_packus_epi32(_mm512_cvttps_epi32(r[0]), _mm512_cvttps_epi32(r[1]));
+    const __m512i hi = _mm512_packus_epi32(_mm512_cvttps_epi32(r[2]), _mm512_cvttps_epi32(r[3]));
+    _mm512_store_si512(u[grp], _mm512_permutexvar_epi32(order, _mm512_packus_epi16(lo, hi)));
+    if constexpr (kZeros) zt[grp] = _mm512_reduce_add_ps(zsum);
   }
   m = new_m;
   l = l * corr + _mm512_reduce_add_ps(sum);
