@@ -31,7 +31,7 @@ void Attention(const AttentionShape& shape, const float* q, int32_t n_q, int32_t
 // VNNI): query element i counts as scale * codes[i] with scale = RoundQueryGroup(...). Slots
 // still in the f32 residual ring use the query as is.
 bool AttentionRoundsQuery(const KVView& kv);
-// When this is true for the view (tiled q8 sides, tensor/kv_view.h, on builds with AVX-512
+// When this is true for the view (tiled q8/q4 sides, tensor/kv_view.h, on builds with AVX-512
 // VNNI), stored values are summed with u8 weights. Each KV head's slots are visited in steps of
 // up to 64 slots starting at a multiple of 16 (at the first visible slot of the query's range,
 // rounded down; a decode query split over threads has one range per thread); within a step, the

@@ -111,7 +111,7 @@ void AttendInt8Keys(const KVView& kv, const Int8Query* q, int32_t group,
                     const uint8_t* const* k_rows, const uint8_t* const* v_rows, int32_t n,
                     const Prefetch& next, float* m, float* l, float* acc);
 
-// Tiled q8 sides (tensor/kv_view.h: KVTiling) on builds with AVX-512 VNNI: the int8 kernel of
+// Tiled q8/q4 sides (tensor/kv_view.h: KVTiling) on builds with AVX-512 VNNI: the int8 kernel of
 // attention_tiles.cc takes their stored slots.
 bool TilesSupported(const KVView& kv);
 // The query heads of KV heads [h0, h1) (q rounded by RoundQueries; m, l, acc as AttendSlots) over

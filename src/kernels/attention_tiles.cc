@@ -1,15 +1,17 @@
-// Decode/prefill attention over tiled q8 sides (tensor/kv_view.h: KVTiling), AVX-512 VNNI.
+// Decode/prefill attention over tiled q8/q4 sides (tensor/kv_view.h: KVTiling), AVX-512 VNNI.
 //
 // Per KV head, 64 slots (four 16-slot tiles) at a time:
-//   * scores: a key tile is head_dim / 4 registers of 16 keys x 4 codes (codes + 128), so one
-//     vpdpbusd per register scores 16 keys for a query head rounded to int8 (RoundQueries), with
-//     no transposes; per segment, score += S_k s_q (dot - 128 sum(q codes)), the key scales
-//     loaded as one f16 vector per group;
-//   * online softmax (SoftmaxStep); slots of the tiles outside the query's range get -inf;
-//   * values: the weight of slot t in value group g, p[t] S[t][g], is rounded to u8 against the
-//     step's largest (u = round(255 p S / (P S_max))), and a value tile's 16 elements x 4 slots per
-//     register are summed with one vpdpbusd per query head; once per 64 slots the int32 sums are
-//     scaled back by P S_max / 255 into the f32 accumulators.
+//   * scores: a key tile is head_dim / 4 registers of 16 keys x 4 u8 codes (q8: codes + 128; q4:
+//     one load gives two registers, low and high nibbles), so one vpdpbusd per register scores 16
+//     keys for a query head rounded to int8 (RoundQueries), with no transposes; per segment,
+//     score += S_k s_q (dot - Z_k sum(q codes)) with Z_k = 128 for q8, the key's zero point for q4;
+//   * online softmax fused with the value weights (WeighStep); slots of the tiles outside the
+//     query's range get -inf;
+//   * values: the weight of slot t in value group g, p[t] |S[t][g]|, is rounded to u8 against the
+//     step's largest (u = round(255 p |S| / (P S_max))), and a value tile's 16 elements x 4 slots
+//     per register are summed with one vpdpbusd per query head (q4: the codes of negative-scale
+//     groups mirrored, the zero points' share subtracted once per step); once per 64 slots the
+//     int32 sums are scaled back by P S_max / 255 into the f32 accumulators.
 // The tiles of the next step (the next 64 slots of the same head) are prefetched, each in one
 // burst before a tile is scored: spreading the lines over the arithmetic, or fetching further
 // ahead, measured slower from DRAM (docs/BENCHMARKS.md).
