@@ -59,7 +59,8 @@ size_t BlockedKVCache::SideBlockBytes(bool key, int32_t bs) const {
   return per_head * spec_.n_kv_heads;
 }
 
-size_t BlockedKVCache::HeadStride(const Side& s) const {
+size_t BlockedKVCache::HeadBlockBytes(bool key) const {
+  const Side& s = key ? k_ : v_;
   const int32_t bs = block_size();
   return s.kivi ? static_cast<size_t>(bs / s.group) * s.row_bytes : static_cast<size_t>(bs) * s.row_bytes;
 }
@@ -77,7 +78,7 @@ void BlockedKVCache::EncodeRow(const Side& s, bool key, int32_t layer, int32_t h
                                const float* x) {
   const int32_t bs = block_size();
   uint8_t* head = StorageBase(layer, key) +
-                  static_cast<size_t>(block_table()[slot / bs]) * StorageBlockStride(key) + h * HeadStride(s);
+                  static_cast<size_t>(block_table()[slot / bs]) * StorageBlockStride(key) + h * StorageHeadStride(key);
   if (s.tiling != KVTiling::kRows) {  // quantize, then scatter into the slot's tile lane
     uint8_t row[kMaxTiledRowBytes];
     QuantizeKVRow(s.type, x, spec_.head_dim, s.group, row);
@@ -105,7 +106,7 @@ void BlockedKVCache::Flush(Side& s, bool key, int32_t layer, int32_t from, int32
       }
       uint8_t* dst = StorageBase(layer, key) +
                      static_cast<size_t>(block_table()[g0 / bs]) * StorageBlockStride(key) +
-                     h * HeadStride(s) + static_cast<size_t>((g0 % bs) / s.group) * s.row_bytes;
+                     h * StorageHeadStride(key) + static_cast<size_t>((g0 % bs) / s.group) * s.row_bytes;
       QuantizeKVChannelGroup(s.type, scratch_.data(), hd, s.group, dst);
     }
   }
@@ -158,7 +159,7 @@ KVSideView BlockedKVCache::SideView(const Side& s, bool key, int32_t layer) cons
   sv.kivi = s.kivi;
   sv.base = StorageBase(layer, key);
   sv.block_stride = StorageBlockStride(key);
-  sv.head_stride = HeadStride(s);
+  sv.head_stride = StorageHeadStride(key);
   sv.row_bytes = s.row_bytes;
   sv.n_stored = s.residual == 0 ? spec_.max_tokens : s.stored[layer];
   sv.ring = s.ring[layer].data();
@@ -196,7 +197,7 @@ void BlockedKVCache::Truncate(int32_t n) {
         const int32_t bs = block_size();
         const uint8_t* src = StorageBase(l, s == &k_) +
                              static_cast<size_t>(block_table()[keep / bs]) * StorageBlockStride(s == &k_) +
-                             h * HeadStride(*s) + static_cast<size_t>((keep % bs) / s->group) * s->row_bytes;
+                             h * StorageHeadStride(s == &k_) + static_cast<size_t>((keep % bs) / s->group) * s->row_bytes;
         DequantizeKVChannelGroup(s->type, src, hd, s->group, rows.data());
         float* ring = s->ring[l].data() + static_cast<size_t>(h) * s->residual * hd;
         for (int32_t t = keep; t < n; ++t)

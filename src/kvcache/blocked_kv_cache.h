@@ -54,7 +54,11 @@ class BlockedKVCache : public KVCache {
   virtual int32_t block_size() const = 0;
   virtual const int32_t* block_table() const = 0;
   virtual uint8_t* StorageBase(int32_t layer, bool key) const = 0;
+  // Bytes between a head's consecutive physical blocks, and between heads.
   virtual size_t StorageBlockStride(bool key) const = 0;
+  virtual size_t StorageHeadStride(bool key) const = 0;
+  // Bytes of one head's part of a block.
+  size_t HeadBlockBytes(bool key) const;
   virtual size_t StorageBytes() const = 0;
 
  private:
@@ -71,7 +75,6 @@ class BlockedKVCache : public KVCache {
   };
   void InitSide(Side& s, KVType type, bool kivi) const;
   int32_t StoredTokens(const Side& s, int32_t tokens) const;
-  size_t HeadStride(const Side& s) const;
   // Encodes slots [from, to) of `layer` from the ring into blocks.
   void Flush(Side& s, bool key, int32_t layer, int32_t from, int32_t to);
   void EncodeRow(const Side& s, bool key, int32_t layer, int32_t h, int32_t slot, const float* x);

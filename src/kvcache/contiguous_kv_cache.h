@@ -26,6 +26,7 @@ class ContiguousKVCache : public BlockedKVCache {
   const int32_t* block_table() const override { return &block_table_; }
   uint8_t* StorageBase(int32_t layer, bool key) const override;
   size_t StorageBlockStride(bool key) const override { return SideBlockBytes(key, block_size()); }
+  size_t StorageHeadStride(bool key) const override { return HeadBlockBytes(key); }
   size_t StorageBytes() const override;
 
  private:

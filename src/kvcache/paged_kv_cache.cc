@@ -163,8 +163,11 @@ Status PagedKVCache::MakeWritable(int32_t slot) {
   if (!fresh) return OutOfMemory("KV block pool exhausted: no block for copy-on-write");
   for (int32_t l = 0; l < spec().n_layers; ++l) {
     for (bool key : {true, false}) {
-      const size_t stride = pool_->block_stride(key);
-      std::memcpy(pool_->base(l, key) + *fresh * stride, pool_->base(l, key) + old * stride, stride);
+      const size_t bytes = pool_->head_block_bytes(key);
+      for (int32_t h = 0; h < spec().n_kv_heads; ++h) {
+        uint8_t* head = pool_->base(l, key) + h * pool_->head_stride(key);
+        std::memcpy(head + *fresh * bytes, head + old * bytes, bytes);
+      }
     }
   }
   bp.Unref(old);

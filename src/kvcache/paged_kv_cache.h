@@ -13,8 +13,9 @@
 
 namespace kvc {
 
-// The shared pool: block bookkeeping plus per-layer storage, [num_blocks][kv_head][block][row]
-// for K and for V (each side in its own format).
+// The shared pool: block bookkeeping plus per-layer storage, [kv_head][num_blocks][block][row]
+// for K and for V (each side in its own format). Heads outermost: the blocks of one sequence,
+// allocated in order, make one contiguous stream per head, which is how attention reads them.
 class PagedKVPool {
  public:
   // `spec` fixes the formats; blocks hold `block_size` tokens. Fails cleanly without memory.
@@ -25,7 +26,9 @@ class PagedKVPool {
   int32_t block_size() const { return block_size_; }
   BlockPool& blocks() { return blocks_; }
   const BlockPool& blocks() const { return blocks_; }
-  size_t block_stride(bool key) const { return key ? k_stride_ : v_stride_; }
+  // Bytes of one head's part of a block (between a head's consecutive blocks), and between heads.
+  size_t head_block_bytes(bool key) const { return (key ? k_stride_ : v_stride_) / spec_.n_kv_heads; }
+  size_t head_stride(bool key) const { return head_block_bytes(key) * blocks_.num_blocks(); }
   size_t BytesPerBlock() const { return (k_stride_ + v_stride_) * spec_.n_layers; }  // all layers
   size_t BytesTotal() const { return BytesPerBlock() * blocks_.num_blocks(); }
   uint8_t* base(int32_t layer, bool key) const {
@@ -85,7 +88,8 @@ class PagedKVCache : public BlockedKVCache {
   int32_t block_size() const override { return pool_->block_size(); }
   const int32_t* block_table() const override { return table_.data(); }
   uint8_t* StorageBase(int32_t layer, bool key) const override { return pool_->base(layer, key); }
-  size_t StorageBlockStride(bool key) const override { return pool_->block_stride(key); }
+  size_t StorageBlockStride(bool key) const override { return pool_->head_block_bytes(key); }
+  size_t StorageHeadStride(bool key) const override { return pool_->head_stride(key); }
   size_t StorageBytes() const override;
 
  private:
