@@ -329,12 +329,10 @@ namespace {
 // The XOR that mirrors the codes of an octet's slots with bit i of `neg` set: byte i's low
 // nibble for slot i < 4, its high nibble for slot i + 4.
 inline uint32_t NibbleFlips(uint32_t neg) {
-  uint32_t x = 0;
-  for (int i = 0; i < 4; ++i) {
-    if (neg >> i & 1) x |= 0x0Fu << (8 * i);
-    if (neg >> (i + 4) & 1) x |= 0xF0u << (8 * i);
-  }
-  return x;
+  static constexpr uint32_t kBytes[16] = {  // bit i of the index -> byte i all ones
+      0x00000000, 0x000000FF, 0x0000FF00, 0x0000FFFF, 0x00FF0000, 0x00FF00FF, 0x00FFFF00, 0x00FFFFFF,
+      0xFF000000, 0xFF0000FF, 0xFF00FF00, 0xFF00FFFF, 0xFFFF0000, 0xFFFF00FF, 0xFFFFFF00, 0xFFFFFFFF};
+  return (kBytes[neg & 15] & 0x0F0F0F0Fu) | (kBytes[neg >> 4 & 15] & 0xF0F0F0F0u);
 }
 
 template <KVType KT, KVType VT>
