@@ -55,42 +55,53 @@ inline __m512i KeyColumn(const uint8_t* tile, int c, __m512i* held) {
   return _mm512_and_si512(_mm512_srli_epi16(*held, 4), nibble);
 }
 
-// Scores of the 16 keys of one tile for HB query heads into p[j][0, 16). Everything is a
-// compile-time constant so that the HB * NSEG accumulators live in registers. NSEG: segments of
-// min(g, 64) elements per row. Per segment, score = S_k s_q (dot - Z_k sum(q codes)), with the
-// zero point Z_k = 128 for q8 and per key and group for q4 (kz).
-template <KVType T, int HD, int NSEG, int HB>
-void ScoreTileBatch(const uint8_t* tile, const __m512* ks, const __m512* kz, int32_t segs_per_group,
-                    const Int8Query* q, float* const* p) {
+// Scores of the 16 keys of NT consecutive tiles for HB query heads into p[j][16 i, 16 i + 16).
+// Everything is a compile-time constant so that the NT * HB * NSEG accumulators live in
+// registers; a query broadcast serves the NT tiles. NSEG: segments of min(g, 64) elements per
+// row. Per segment, score = S_k s_q (dot - Z_k sum(q codes)), with the zero point Z_k = 128 for
+// q8 and per key and group for q4 (kz).
+template <KVType T, int HD, int NSEG, int HB, int NT>
+void ScoreTileBatch(const uint8_t* const* tiles, const __m512 (*ks)[kMaxGroups], const __m512 (*kz)[kMaxGroups],
+                    int32_t segs_per_group, const Int8Query* q, float* const* p) {
   constexpr int kCols = HD / 4 / NSEG;  // 4-element columns per segment
-  __m512i acc[HB][NSEG];
-  __m512i held = _mm512_setzero_si512();
+  __m512i acc[NT][HB][NSEG];
+  __m512i held[NT];
 #pragma GCC unroll 16
   for (int sg = 0; sg < NSEG; ++sg) {
 #pragma GCC unroll 16
-    for (int j = 0; j < HB; ++j) acc[j][sg] = _mm512_setzero_si512();
+    for (int i = 0; i < NT; ++i) {
+#pragma GCC unroll 16
+      for (int j = 0; j < HB; ++j) acc[i][j][sg] = _mm512_setzero_si512();
+    }
 #pragma GCC unroll 16
     for (int c = sg * kCols; c < (sg + 1) * kCols; ++c) {
-      const __m512i k = KeyColumn<T>(tile, c, &held);
+      __m512i k[NT];
+#pragma GCC unroll 16
+      for (int i = 0; i < NT; ++i) k[i] = KeyColumn<T>(tiles[i], c, &held[i]);
 #pragma GCC unroll 16
       for (int j = 0; j < HB; ++j) {
         int32_t qd;
         std::memcpy(&qd, q[j].codes + 4 * c, 4);
-        acc[j][sg] = _mm512_dpbusd_epi32(acc[j][sg], k, _mm512_set1_epi32(qd));
+        const __m512i qb = _mm512_set1_epi32(qd);
+#pragma GCC unroll 16
+        for (int i = 0; i < NT; ++i) acc[i][j][sg] = _mm512_dpbusd_epi32(acc[i][j][sg], k[i], qb);
       }
     }
   }
 #pragma GCC unroll 16
-  for (int j = 0; j < HB; ++j) {
-    __m512 score = _mm512_setzero_ps();
+  for (int i = 0; i < NT; ++i) {
 #pragma GCC unroll 16
-    for (int sg = 0; sg < NSEG; ++sg) {
-      const int grp = sg / segs_per_group;
-      const __m512 zero = T == KVType::kQ8 ? _mm512_set1_ps(128.0f) : kz[grp];
-      const __m512 dot = _mm512_fnmadd_ps(zero, _mm512_set1_ps(q[j].sum[sg]), _mm512_cvtepi32_ps(acc[j][sg]));
-      score = _mm512_fmadd_ps(dot, _mm512_mul_ps(ks[grp], _mm512_set1_ps(q[j].scale[sg])), score);
+    for (int j = 0; j < HB; ++j) {
+      __m512 score = _mm512_setzero_ps();
+#pragma GCC unroll 16
+      for (int sg = 0; sg < NSEG; ++sg) {
+        const int grp = sg / segs_per_group;
+        const __m512 zero = T == KVType::kQ8 ? _mm512_set1_ps(128.0f) : kz[i][grp];
+        const __m512 dot = _mm512_fnmadd_ps(zero, _mm512_set1_ps(q[j].sum[sg]), _mm512_cvtepi32_ps(acc[i][j][sg]));
+        score = _mm512_fmadd_ps(dot, _mm512_mul_ps(ks[i][grp], _mm512_set1_ps(q[j].scale[sg])), score);
+      }
+      _mm512_storeu_ps(p[j] + kKVTileSlots * i, score);
     }
-    _mm512_storeu_ps(p[j], score);
   }
 }
 
@@ -99,38 +110,52 @@ inline __m512 U8Lanes(const uint8_t* p) {
   return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 }
 
-// Scores of one tile for query heads [0, heads), in batches of up to 16 / NSEG (at most 4).
-template <KVType T, int HD, int NSEG>
-void ScoreTile(const uint8_t* tile, int32_t g, const Int8Query* q, int32_t heads, float* const* p) {
-  constexpr int kBatch = std::min(4, std::max(1, 16 / NSEG));
+// Scores of NT (1 or 2) consecutive tiles for query heads [0, heads), in batches of up to
+// 16 / (NT NSEG) heads (at most 4).
+template <KVType T, int HD, int NSEG, int NT>
+void ScoreTilesN(const uint8_t* const* tiles, int32_t g, const Int8Query* q, int32_t heads, float* const* p) {
+  constexpr int kBatch = std::min(4, std::max(1, 16 / (NSEG * NT)));
   const int32_t segs_per_group = std::max(1, g / 64), groups = HD / g;
-  __m512 ks[kMaxGroups], kz[kMaxGroups];
-  const uint8_t* scales = tile + TileCodeBytes<T>(HD);
-  for (int32_t grp = 0; grp < groups; ++grp) {
-    ks[grp] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + grp * 32)));
-    if constexpr (T == KVType::kQ4) kz[grp] = U8Lanes(scales + groups * 32 + grp * 16);
+  __m512 ks[NT][kMaxGroups], kz[NT][kMaxGroups];
+  for (int i = 0; i < NT; ++i) {
+    const uint8_t* scales = tiles[i] + TileCodeBytes<T>(HD);
+    for (int32_t grp = 0; grp < groups; ++grp) {
+      ks[i][grp] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + grp * 32)));
+      if constexpr (T == KVType::kQ4) kz[i][grp] = U8Lanes(scales + groups * 32 + grp * 16);
+    }
   }
   int32_t j = 0;
   for (; j + kBatch <= heads; j += kBatch) {
-    ScoreTileBatch<T, HD, NSEG, kBatch>(tile, ks, kz, segs_per_group, q + j, p + j);
+    ScoreTileBatch<T, HD, NSEG, kBatch, NT>(tiles, ks, kz, segs_per_group, q + j, p + j);
   }
   switch (heads - j) {
     case 0: break;
-    case 1: ScoreTileBatch<T, HD, NSEG, 1>(tile, ks, kz, segs_per_group, q + j, p + j); break;
-    case 2: ScoreTileBatch<T, HD, NSEG, std::min(2, kBatch)>(tile, ks, kz, segs_per_group, q + j, p + j); break;
-    default: ScoreTileBatch<T, HD, NSEG, std::min(3, kBatch)>(tile, ks, kz, segs_per_group, q + j, p + j); break;
+    case 1: ScoreTileBatch<T, HD, NSEG, 1, NT>(tiles, ks, kz, segs_per_group, q + j, p + j); break;
+    case 2: ScoreTileBatch<T, HD, NSEG, std::min(2, kBatch), NT>(tiles, ks, kz, segs_per_group, q + j, p + j); break;
+    default: ScoreTileBatch<T, HD, NSEG, std::min(3, kBatch), NT>(tiles, ks, kz, segs_per_group, q + j, p + j); break;
   }
 }
 
-using ScoreTileFn = void (*)(const uint8_t*, int32_t, const Int8Query*, int32_t, float* const*);
+// Scores of n (1 or 2) consecutive tiles.
+template <KVType T, int HD, int NSEG>
+void ScoreTiles(const uint8_t* const* tiles, int32_t n, int32_t g, const Int8Query* q, int32_t heads,
+                float* const* p) {
+  if (n == 2) {
+    ScoreTilesN<T, HD, NSEG, 2>(tiles, g, q, heads, p);
+  } else {
+    ScoreTilesN<T, HD, NSEG, 1>(tiles, g, q, heads, p);
+  }
+}
+
+using ScoreTileFn = void (*)(const uint8_t* const*, int32_t, int32_t, const Int8Query*, int32_t, float* const*);
 
 template <KVType T, int HD>
 ScoreTileFn ScoreTileFor(int32_t nseg) {
   if constexpr (HD >= 64) {
-    if (nseg == HD / 64) return ScoreTile<T, HD, HD / 64>;
+    if (nseg == HD / 64) return ScoreTiles<T, HD, HD / 64>;
   }
-  if (nseg == HD / 32) return ScoreTile<T, HD, HD / 32>;
-  return ScoreTile<T, HD, HD / 16>;
+  if (nseg == HD / 32) return ScoreTiles<T, HD, HD / 32>;
+  return ScoreTiles<T, HD, HD / 16>;
 }
 
 template <KVType T>
@@ -369,14 +394,19 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
       // The next step: the next 64 slots of this head, or the first of the next head.
       const int32_t nc = c0 + kMaxTile < end ? c0 + kMaxTile : a;
       const int32_t nh = c0 + kMaxTile < end ? h : h + 1;
-      for (int32_t i = 0; i < ns; ++i) {
-        if (nh < h1 && nc + kKVTileSlots * i < end) {
-          PrefetchRow(kv.Stored(kv.k, nh, nc + kKVTileSlots * i), k_tile);  // every line of the tile
-          PrefetchRow(kv.Stored(kv.v, nh, nc + kKVTileSlots * i), v_tile);
+      for (int32_t i = 0; i < ns; i += 2) {
+        const int32_t pair = std::min(2, ns - i);
+        for (int32_t k = i; k < i + pair; ++k) {
+          if (nh < h1 && nc + kKVTileSlots * k < end) {
+            PrefetchRow(kv.Stored(kv.k, nh, nc + kKVTileSlots * k), k_tile);  // every line of the tile
+            PrefetchRow(kv.Stored(kv.v, nh, nc + kKVTileSlots * k), v_tile);
+          }
         }
         float* rows[kMaxGroup];
         for (int32_t j = 0; j < group; ++j) rows[j] = p[j] + kKVTileSlots * i;
-        score(kt[i], gk, q + first, group, rows);
+        score(kt + i, pair, gk, q + first, group, rows);
+      }
+      for (int32_t i = 0; i < ns; ++i) {
         for (int32_t grp = 0; grp < n_vgrp; ++grp) {
           const __m256i sc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vt[i] + v_scales + grp * 32));
           _mm512_store_ps(vscale[grp] + kKVTileSlots * i, _mm512_abs_ps(_mm512_cvtph_ps(sc)));
