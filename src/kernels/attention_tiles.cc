@@ -361,6 +361,25 @@ inline uint32_t NibbleFlips(uint32_t neg) {
   return (kBytes[neg & 15] & 0x0F0F0F0Fu) | (kBytes[neg >> 4 & 15] & 0xF0F0F0F0u);
 }
 
+// Tile addresses of slots c, c + 16, ... (n tiles) of one side and head: one division, then
+// steps through the block table (blocks hold a multiple of 16 slots).
+inline void TileAddresses(const KVView& kv, const KVSideView& s, int32_t h, int32_t c, int32_t n,
+                          const uint8_t** out) {
+  if (n == 0) return;
+  int32_t block = c / kv.block_size, in_block = c - block * kv.block_size;
+  const uint8_t* head = s.base + static_cast<size_t>(h) * s.head_stride;
+  const size_t tile_bytes = kKVTileSlots * s.row_bytes;
+  for (int32_t i = 0; i < n; ++i) {
+    out[i] = head + static_cast<size_t>(kv.block_table[block]) * s.block_stride +
+             static_cast<size_t>(in_block / kKVTileSlots) * tile_bytes;
+    in_block += kKVTileSlots;
+    if (in_block == kv.block_size) {
+      ++block;
+      in_block = 0;
+    }
+  }
+}
+
 template <KVType KT, KVType VT>
 void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1, int32_t t0,
                  int32_t t1, const KVView& kv, float* m, float* l, float* acc) {
@@ -387,20 +406,21 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
       const int32_t lo = std::max(t0, c0) - c0, hi = std::min(t1, c0 + kMaxTile) - c0;  // live lanes
       const uint8_t* kt[kTiles];
       const uint8_t* vt[kTiles];
-      for (int32_t i = 0; i < ns; ++i) {
-        kt[i] = kv.Stored(kv.k, h, c0 + kKVTileSlots * i);
-        vt[i] = kv.Stored(kv.v, h, c0 + kKVTileSlots * i);
-      }
+      TileAddresses(kv, kv.k, h, c0, ns, kt);
+      TileAddresses(kv, kv.v, h, c0, ns, vt);
       // The next step: the next 64 slots of this head, or the first of the next head.
       const int32_t nc = c0 + kMaxTile < end ? c0 + kMaxTile : a;
       const int32_t nh = c0 + kMaxTile < end ? h : h + 1;
+      const int32_t n_next = nh < h1 ? (std::min(end, nc + kMaxTile) - nc) / kKVTileSlots : 0;
+      const uint8_t* next_k[kTiles];
+      const uint8_t* next_v[kTiles];
+      TileAddresses(kv, kv.k, nh, nc, n_next, next_k);
+      TileAddresses(kv, kv.v, nh, nc, n_next, next_v);
       for (int32_t i = 0; i < ns; i += 2) {
         const int32_t pair = std::min(2, ns - i);
-        for (int32_t k = i; k < i + pair; ++k) {
-          if (nh < h1 && nc + kKVTileSlots * k < end) {
-            PrefetchRow(kv.Stored(kv.k, nh, nc + kKVTileSlots * k), k_tile);  // every line of the tile
-            PrefetchRow(kv.Stored(kv.v, nh, nc + kKVTileSlots * k), v_tile);
-          }
+        for (int32_t k = i; k < std::min(i + pair, n_next); ++k) {
+          PrefetchRow(next_k[k], k_tile);  // every line of the tile
+          PrefetchRow(next_v[k], v_tile);
         }
         float* rows[kMaxGroup];
         for (int32_t j = 0; j < group; ++j) rows[j] = p[j] + kKVTileSlots * i;
