@@ -287,34 +287,39 @@ SumValuesFn SumValuesFor(int32_t hd, int32_t g) {
   }
 }
 
-// One online-softmax update for one query head over a step's scores p[0, n) (n a multiple of 16),
-// fused with the rounding of its value weights: e = e^(p - m') with m' the new running maximum,
-// and per value group u = round(255 e |S| / (P S_max)) with P = e^(max p - m'), the step's largest
-// e (vnorm holds 255 |S| / S_max). l grows by the sum of e; corr rescales the earlier sums and
-// back[g] = P S_max[g] / 255 scales the step's integer sums back. With zero points (q4 values,
-// zf per slot), zt[g] = sum_t u[g][t] Z[g][t], exact in f32 (at most 64 * 255 * 15). n <= 64.
+// The online-softmax state of `heads` query heads for a step whose largest scores are
+// step_max[j]: the new running maxima m'[j] (into m), corr[j] = e^(m - m') rescales the earlier
+// sums, p_max[j] = e^(step_max - m') is the step's largest weight. Vectorized over heads: the
+// scalar exponentials and divisions were a long dependency chain per head.
+void StepMaxima(int32_t heads, const float* step_max, float* m, float* corr, float* p_max) {
+  for (int32_t j = 0; j < heads; j += 16) {
+    const __mmask16 live = static_cast<__mmask16>(heads - j >= 16 ? 0xFFFF : (1u << (heads - j)) - 1);
+    const __m512 old_m = _mm512_maskz_loadu_ps(live, m + j), top = _mm512_maskz_loadu_ps(live, step_max + j);
+    const __m512 new_m = _mm512_max_ps(old_m, top);
+    _mm512_mask_storeu_ps(corr + j, live, ExpNonPositive512(_mm512_sub_ps(old_m, new_m)));
+    _mm512_mask_storeu_ps(p_max + j, live, ExpNonPositive512(_mm512_sub_ps(top, new_m)));  // >= e^-87
+    _mm512_mask_storeu_ps(m + j, live, new_m);
+  }
+}
+
+// One query head's step (scores p[0, n), n a multiple of 16), after StepMaxima: e = e^(p - m),
+// and per value group u = round(255 e |S| / (P S_max)) with P = p_max (vnorm holds
+// 255 |S| / S_max). l (already rescaled) grows by the sum of e; back[g] = P S_max[g] / 255
+// scales the step's integer sums back. With zero points (q4 values, zf per slot),
+// zt[g] = sum_t u[g][t] Z[g][t], exact in f32 (at most 64 * 255 * 15).
 template <bool kZeros>
 void WeighStep(const float* p, int32_t n, const float (*vnorm)[kMaxTile], const float (*zf)[kMaxTile],
-               int32_t n_vgrp, const float* s_max, float& m, float& l, float& corr, float* back,
+               int32_t n_vgrp, const float* s_max, float m, float p_max, float& l, float* back,
                float* zt, uint8_t (*u)[kMaxTile]) {
   const int32_t nv = n / 16;
-  __m512 x[kTiles];
-  __m512 mx = _mm512_load_ps(p);
-#pragma GCC unroll 4
-  for (int v = 0; v < kTiles; ++v) {
-    x[v] = v < nv ? _mm512_load_ps(p + 16 * v) : mx;
-    mx = _mm512_max_ps(mx, x[v]);
-  }
-  const float step_max = _mm512_reduce_max_ps(mx), new_m = std::max(m, step_max);
-  corr = ExpNonPositive(m - new_m);
-  const float p_max = ExpNonPositive(step_max - new_m);  // >= e^-87: never 0
-  const float unit = p_max * (1.0f / 255);  // no division per group: it sat on the critical path
+  const float unit = p_max * (1.0f / 255);
   for (int32_t grp = 0; grp < n_vgrp; ++grp) back[grp] = unit * s_max[grp];
-  const __m512 shift = _mm512_set1_ps(new_m), inv = _mm512_set1_ps(1.0f / p_max);
+  const __m512 shift = _mm512_set1_ps(m), inv = _mm512_set1_ps(1.0f / p_max);
   __m512 sum = _mm512_setzero_ps(), w[kTiles];
 #pragma GCC unroll 4
   for (int v = 0; v < kTiles; ++v) {
-    const __m512 e = v < nv ? ExpNonPositive512(_mm512_sub_ps(x[v], shift)) : _mm512_setzero_ps();
+    const __m512 e = v < nv ? ExpNonPositive512(_mm512_sub_ps(_mm512_load_ps(p + 16 * v), shift))
+                            : _mm512_setzero_ps();
     sum = _mm512_add_ps(sum, e);
     w[v] = _mm512_mul_ps(e, inv);
   }
@@ -339,8 +344,7 @@ void WeighStep(const float* p, int32_t n, const float (*vnorm)[kMaxTile], const 
     _mm512_store_si512(u[grp], _mm512_permutexvar_epi32(order, _mm512_packus_epi16(lo, hi)));
     if constexpr (kZeros) zt[grp] = _mm512_reduce_add_ps(zsum);
   }
-  m = new_m;
-  l = l * corr + _mm512_reduce_add_ps(sum);
+  l += _mm512_reduce_add_ps(sum);
 }
 
 }  // namespace
@@ -454,9 +458,17 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
         const __m512 norm = _mm512_set1_ps(s_max[grp] > 0 ? 255.0f / s_max[grp] : 0.0f);
         for (int32_t t = 0; t < n; t += 16) _mm512_store_ps(vscale[grp] + t, _mm512_mul_ps(_mm512_load_ps(vscale[grp] + t), norm));
       }
+      float step_max[kMaxGroup], p_max[kMaxGroup];
       for (int32_t j = 0; j < group; ++j) {
-        WeighStep<VT == KVType::kQ4>(p[j], n, vscale, vzero, n_vgrp, s_max, m[first + j], l[first + j],
-                                     corr[j], back[j], zt[j], u[j]);
+        __m512 mx = _mm512_load_ps(p[j]);
+        for (int32_t t = 16; t < n; t += 16) mx = _mm512_max_ps(mx, _mm512_load_ps(p[j] + t));
+        step_max[j] = _mm512_reduce_max_ps(mx);
+      }
+      StepMaxima(group, step_max, m + first, corr, p_max);
+      for (int32_t j = 0; j < group; ++j) {
+        l[first + j] *= corr[j];
+        WeighStep<VT == KVType::kQ4>(p[j], n, vscale, vzero, n_vgrp, s_max, m[first + j], p_max[j],
+                                     l[first + j], back[j], zt[j], u[j]);
       }
       sum_values(vt, ns, u, back, zt, flip, corr, group, acc + static_cast<size_t>(first) * hd);
     }
