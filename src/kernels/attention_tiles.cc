@@ -422,13 +422,19 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
       TileAddresses(kv, kv.v, nh, nc, n_next, next_v);
       for (int32_t i = 0; i < ns; i += 2) {
         const int32_t pair = std::min(2, ns - i);
-        for (int32_t k = i; k < std::min(i + pair, n_next); ++k) {
-          PrefetchRow(next_k[k], k_tile);  // every line of the tile
-          PrefetchRow(next_v[k], v_tile);
+        // The next step's tiles i and i + 1, one before and one after scoring this pair: a burst
+        // of both measured 5-10% slower from DRAM.
+        if (i < n_next) {
+          PrefetchRow(next_k[i], k_tile);  // every line of the tile
+          PrefetchRow(next_v[i], v_tile);
         }
         float* rows[kMaxGroup];
         for (int32_t j = 0; j < group; ++j) rows[j] = p[j] + kKVTileSlots * i;
         score(kt + i, pair, gk, q + first, group, rows);
+        if (i + 1 < n_next) {
+          PrefetchRow(next_k[i + 1], k_tile);
+          PrefetchRow(next_v[i + 1], v_tile);
+        }
       }
       for (int32_t i = 0; i < ns; ++i) {
         for (int32_t grp = 0; grp < n_vgrp; ++grp) {
