@@ -77,8 +77,8 @@ Status BlockedKVCache::Reserve(int32_t n) {
 void BlockedKVCache::EncodeRow(const Side& s, bool key, int32_t layer, int32_t h, int32_t slot,
                                const float* x) {
   const int32_t bs = block_size();
-  uint8_t* head = StorageBase(layer, key) +
-                  static_cast<size_t>(block_table()[slot / bs]) * StorageBlockStride(key) + h * StorageHeadStride(key);
+  uint8_t* head = StorageBase(layer, key) + h * StorageHeadStride(key) +
+                  static_cast<size_t>(block_table()[slot / bs]) * StorageBlockStride(key);
   if (s.tiling != KVTiling::kRows) {  // quantize, then scatter into the slot's tile lane
     uint8_t row[kMaxTiledRowBytes];
     QuantizeKVRow(s.type, x, spec_.head_dim, s.group, row);
@@ -195,9 +195,10 @@ void BlockedKVCache::Truncate(int32_t n) {
       std::vector<float> rows(static_cast<size_t>(s->group) * hd);
       for (int32_t h = 0; h < spec_.n_kv_heads && keep < n; ++h) {
         const int32_t bs = block_size();
-        const uint8_t* src = StorageBase(l, s == &k_) +
-                             static_cast<size_t>(block_table()[keep / bs]) * StorageBlockStride(s == &k_) +
-                             h * StorageHeadStride(s == &k_) + static_cast<size_t>((keep % bs) / s->group) * s->row_bytes;
+        const bool key = s == &k_;
+        const uint8_t* src = StorageBase(l, key) + h * StorageHeadStride(key) +
+                             static_cast<size_t>(block_table()[keep / bs]) * StorageBlockStride(key) +
+                             static_cast<size_t>((keep % bs) / s->group) * s->row_bytes;
         DequantizeKVChannelGroup(s->type, src, hd, s->group, rows.data());
         float* ring = s->ring[l].data() + static_cast<size_t>(h) * s->residual * hd;
         for (int32_t t = keep; t < n; ++t)

@@ -40,8 +40,8 @@ class BlockedKVCache : public KVCache {
   int32_t StoredTokensFor(int32_t tokens) const;
 
   // Stores both sides in 16-slot tiles (tensor/kv_view.h: KVTiling) when their format allows
-  // it (per-token q8 with groups of a multiple of 16, head_dim 32/64/128/256) and blocks hold a
-  // multiple of 16 slots. Called by layouts before anything is written.
+  // it (per-token q8 or q4 with groups of a multiple of 16, head_dim 32/64/128/256) and blocks
+  // hold a multiple of 16 slots. Called by layouts before anything is written.
   void UseTilesIfPossible(int32_t block_size);
 
   // Layout hooks.

@@ -34,8 +34,8 @@ struct KVSideView {
   int32_t group = 0;          // per-token: elements per group along head_dim; KIVI: tokens
   bool kivi = false;          // groups run along tokens per channel (keys)
   const uint8_t* base = nullptr;  // physical block 0 of this layer
-  size_t block_stride = 0;    // bytes between physical blocks
-  size_t head_stride = 0;     // bytes between KV heads inside a block
+  size_t block_stride = 0;    // bytes between a KV head's consecutive physical blocks
+  size_t head_stride = 0;     // bytes between KV heads
   size_t row_bytes = 0;       // per-token: bytes of one token's row; KIVI: bytes of one token group
   int32_t n_stored = 0;       // slots [0, n_stored) are in blocks, the rest in the ring
   const float* ring = nullptr;  // [kv_head][ring_capacity][head_dim] f32; slot s at s % capacity
