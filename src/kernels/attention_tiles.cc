@@ -365,6 +365,13 @@ inline uint32_t NibbleFlips(uint32_t neg) {
   return (kBytes[neg & 15] & 0x0F0F0F0Fu) | (kBytes[neg >> 4 & 15] & 0xF0F0F0F0u);
 }
 
+// The largest of x[0, n), n a positive multiple of 16, x 64-byte aligned.
+inline float MaxOf(const float* x, int32_t n) {
+  __m512 mx = _mm512_load_ps(x);
+  for (int32_t t = 16; t < n; t += 16) mx = _mm512_max_ps(mx, _mm512_load_ps(x + t));
+  return _mm512_reduce_max_ps(mx);
+}
+
 // Tile addresses of slots c, c + 16, ... (n tiles) of one side and head: one division, then
 // steps through the block table (blocks hold a multiple of 16 slots).
 inline void TileAddresses(const KVView& kv, const KVSideView& s, int32_t h, int32_t c, int32_t n,
@@ -458,18 +465,12 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
       }
       float s_max[kMaxGroups];
       for (int32_t grp = 0; grp < n_vgrp; ++grp) {
-        __m512 mx = _mm512_load_ps(vscale[grp]);
-        for (int32_t t = 16; t < n; t += 16) mx = _mm512_max_ps(mx, _mm512_load_ps(vscale[grp] + t));
-        s_max[grp] = _mm512_reduce_max_ps(mx);
+        s_max[grp] = MaxOf(vscale[grp], n);
         const __m512 norm = _mm512_set1_ps(s_max[grp] > 0 ? 255.0f / s_max[grp] : 0.0f);
         for (int32_t t = 0; t < n; t += 16) _mm512_store_ps(vscale[grp] + t, _mm512_mul_ps(_mm512_load_ps(vscale[grp] + t), norm));
       }
       float step_max[kMaxGroup], p_max[kMaxGroup];
-      for (int32_t j = 0; j < group; ++j) {
-        __m512 mx = _mm512_load_ps(p[j]);
-        for (int32_t t = 16; t < n; t += 16) mx = _mm512_max_ps(mx, _mm512_load_ps(p[j] + t));
-        step_max[j] = _mm512_reduce_max_ps(mx);
-      }
+      for (int32_t j = 0; j < group; ++j) step_max[j] = MaxOf(p[j], n);
       StepMaxima(group, step_max, m + first, corr, p_max);
       for (int32_t j = 0; j < group; ++j) {
         l[first + j] *= corr[j];

@@ -74,11 +74,15 @@ Status BlockedKVCache::Reserve(int32_t n) {
   return EnsureStorage(StoredTokensFor(static_cast<int32_t>(need)));
 }
 
+uint8_t* BlockedKVCache::HeadBlock(int32_t layer, bool key, int32_t h, int32_t slot) const {
+  return StorageBase(layer, key) + h * StorageHeadStride(key) +
+         static_cast<size_t>(block_table()[slot / block_size()]) * StorageBlockStride(key);
+}
+
 void BlockedKVCache::EncodeRow(const Side& s, bool key, int32_t layer, int32_t h, int32_t slot,
                                const float* x) {
   const int32_t bs = block_size();
-  uint8_t* head = StorageBase(layer, key) + h * StorageHeadStride(key) +
-                  static_cast<size_t>(block_table()[slot / bs]) * StorageBlockStride(key);
+  uint8_t* head = HeadBlock(layer, key, h, slot);
   if (s.tiling != KVTiling::kRows) {  // quantize, then scatter into the slot's tile lane
     uint8_t row[kMaxTiledRowBytes];
     QuantizeKVRow(s.type, x, spec_.head_dim, s.group, row);
@@ -104,9 +108,7 @@ void BlockedKVCache::Flush(Side& s, bool key, int32_t layer, int32_t from, int32
       for (int32_t j = 0; j < s.group; ++j) {
         std::memcpy(scratch_.data() + j * hd, ring + ((g0 + j) % s.residual) * hd, hd * sizeof(float));
       }
-      uint8_t* dst = StorageBase(layer, key) +
-                     static_cast<size_t>(block_table()[g0 / bs]) * StorageBlockStride(key) +
-                     h * StorageHeadStride(key) + static_cast<size_t>((g0 % bs) / s.group) * s.row_bytes;
+      uint8_t* dst = HeadBlock(layer, key, h, g0) + static_cast<size_t>((g0 % bs) / s.group) * s.row_bytes;
       QuantizeKVChannelGroup(s.type, scratch_.data(), hd, s.group, dst);
     }
   }
@@ -194,11 +196,8 @@ void BlockedKVCache::Truncate(int32_t n) {
       const int32_t hd = spec_.head_dim;
       std::vector<float> rows(static_cast<size_t>(s->group) * hd);
       for (int32_t h = 0; h < spec_.n_kv_heads && keep < n; ++h) {
-        const int32_t bs = block_size();
-        const bool key = s == &k_;
-        const uint8_t* src = StorageBase(l, key) + h * StorageHeadStride(key) +
-                             static_cast<size_t>(block_table()[keep / bs]) * StorageBlockStride(key) +
-                             static_cast<size_t>((keep % bs) / s->group) * s->row_bytes;
+        const uint8_t* src = HeadBlock(l, s == &k_, h, keep) +
+                             static_cast<size_t>((keep % block_size()) / s->group) * s->row_bytes;
         DequantizeKVChannelGroup(s->type, src, hd, s->group, rows.data());
         float* ring = s->ring[l].data() + static_cast<size_t>(h) * s->residual * hd;
         for (int32_t t = keep; t < n; ++t)

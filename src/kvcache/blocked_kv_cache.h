@@ -75,6 +75,8 @@ class BlockedKVCache : public KVCache {
   };
   void InitSide(Side& s, KVType type, bool kivi) const;
   int32_t StoredTokens(const Side& s, int32_t tokens) const;
+  // Start of head h's part of the block holding `slot` (a stored slot) in one layer and side.
+  uint8_t* HeadBlock(int32_t layer, bool key, int32_t h, int32_t slot) const;
   // Encodes slots [from, to) of `layer` from the ring into blocks.
   void Flush(Side& s, bool key, int32_t layer, int32_t from, int32_t to);
   void EncodeRow(const Side& s, bool key, int32_t layer, int32_t h, int32_t slot, const float* x);
