@@ -173,12 +173,11 @@ ScoreTileFn ScoreTileFor(int32_t hd, int32_t nseg) {
 // registers of its group. q8: 4 quads of 4 slots per tile; q4: 2 octets, whose low nibbles are
 // their first 4 slots and high nibbles the other 4. q4 groups may have negative scales, which
 // S (q - Z) = |S| ((15 - q) - (15 - Z)) turns positive: flip[g][2 s + octet] XORs those slots'
-// codes with 15 (and Z was mirrored by the caller); zt[j][g] = sum_t u[j][g][t] Z[g][t] removes
-// the zero points (q8 has none).
+// codes with 15 (Z was mirrored by the caller, and its share is subtracted per head, WeighHead).
 template <KVType T, int NV, int RPG, int HB>
 void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[kMaxGroups][kMaxTile],
-                   const float (*back)[kMaxGroups], const float (*zt)[kMaxGroups],
-                   const uint32_t (*flip)[2 * kTiles], const float* corr, float* acc) {
+                   const float (*back)[kMaxGroups], const uint32_t (*flip)[2 * kTiles], const float* corr,
+                   float* acc) {
   constexpr int32_t hd = 16 * NV;
   constexpr int kParts = T == KVType::kQ8 ? 4 : 2;  // loads of 16 elements per tile and register
   constexpr int kSlots = kKVTileSlots / kParts;    // slots per load
@@ -235,38 +234,37 @@ void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[k
 #pragma GCC unroll 16
     for (int e = 0; e < NV; ++e) {
       const __m512 b = _mm512_set1_ps(back[j][e / RPG]);
-      __m512 x = _mm512_cvtepi32_ps(sum[j][e]);
-      if constexpr (T == KVType::kQ4) x = _mm512_sub_ps(x, _mm512_set1_ps(zt[j][e / RPG]));
+      const __m512 x = _mm512_cvtepi32_ps(sum[j][e]);
       _mm512_storeu_ps(a + 16 * e, _mm512_fmadd_ps(x, b, _mm512_mul_ps(_mm512_loadu_ps(a + 16 * e), c)));
     }
   }
 }
 
-// acc[j] = acc[j] * corr[j] + back[j][g] (sum_t u[j][g][t] v[t] - zt[j][g]) over ns tiles, for
+// acc[j] = acc[j] * corr[j] + back[j][g] sum_t u[j][g][t] v[t] over ns tiles (q4: v's codes), for
 // query heads [0, heads) in batches of up to 16 / NV (at most 4); NV = head_dim / 16,
 // RPG = group / 16.
 template <KVType T, int NV, int RPG>
 void SumValues(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[kMaxGroups][kMaxTile],
-               const float (*back)[kMaxGroups], const float (*zt)[kMaxGroups],
-               const uint32_t (*flip)[2 * kTiles], const float* corr, int32_t heads, float* acc) {
+               const float (*back)[kMaxGroups], const uint32_t (*flip)[2 * kTiles], const float* corr,
+               int32_t heads, float* acc) {
   constexpr int kBatch = std::min(4, std::max(1, 16 / NV));
   constexpr int32_t hd = 16 * NV;
   int32_t j = 0;
   for (; j + kBatch <= heads; j += kBatch) {
-    SumTilesBatch<T, NV, RPG, kBatch>(tiles, ns, u + j, back + j, zt + j, flip, corr + j, acc + static_cast<size_t>(j) * hd);
+    SumTilesBatch<T, NV, RPG, kBatch>(tiles, ns, u + j, back + j, flip, corr + j, acc + static_cast<size_t>(j) * hd);
   }
   float* a = acc + static_cast<size_t>(j) * hd;
   switch (heads - j) {
     case 0: break;
-    case 1: SumTilesBatch<T, NV, RPG, 1>(tiles, ns, u + j, back + j, zt + j, flip, corr + j, a); break;
-    case 2: SumTilesBatch<T, NV, RPG, std::min(2, kBatch)>(tiles, ns, u + j, back + j, zt + j, flip, corr + j, a); break;
-    default: SumTilesBatch<T, NV, RPG, std::min(3, kBatch)>(tiles, ns, u + j, back + j, zt + j, flip, corr + j, a); break;
+    case 1: SumTilesBatch<T, NV, RPG, 1>(tiles, ns, u + j, back + j, flip, corr + j, a); break;
+    case 2: SumTilesBatch<T, NV, RPG, std::min(2, kBatch)>(tiles, ns, u + j, back + j, flip, corr + j, a); break;
+    default: SumTilesBatch<T, NV, RPG, std::min(3, kBatch)>(tiles, ns, u + j, back + j, flip, corr + j, a); break;
   }
 }
 
 using SumValuesFn = void (*)(const uint8_t* const*, int32_t, const uint8_t (*)[kMaxGroups][kMaxTile],
-                             const float (*)[kMaxGroups], const float (*)[kMaxGroups],
-                             const uint32_t (*)[2 * kTiles], const float*, int32_t, float*);
+                             const float (*)[kMaxGroups], const uint32_t (*)[2 * kTiles], const float*, int32_t,
+                             float*);
 
 template <KVType T, int NV>
 SumValuesFn SumValuesFor(int32_t g) {
@@ -287,64 +285,58 @@ SumValuesFn SumValuesFor(int32_t hd, int32_t g) {
   }
 }
 
-// The online-softmax state of `heads` query heads for a step whose largest scores are
-// step_max[j]: the new running maxima m'[j] (into m), corr[j] = e^(m - m') rescales the earlier
-// sums, p_max[j] = e^(step_max - m') is the step's largest weight. Vectorized over heads: the
-// scalar exponentials and divisions were a long dependency chain per head.
-void StepMaxima(int32_t heads, const float* step_max, float* m, float* corr, float* p_max) {
-  for (int32_t j = 0; j < heads; j += 16) {
-    const __mmask16 live = static_cast<__mmask16>(heads - j >= 16 ? 0xFFFF : (1u << (heads - j)) - 1);
-    const __m512 old_m = _mm512_maskz_loadu_ps(live, m + j), top = _mm512_maskz_loadu_ps(live, step_max + j);
-    const __m512 new_m = _mm512_max_ps(old_m, top);
-    _mm512_mask_storeu_ps(corr + j, live, ExpNonPositive512(_mm512_sub_ps(old_m, new_m)));
-    _mm512_mask_storeu_ps(p_max + j, live, ExpNonPositive512(_mm512_sub_ps(top, new_m)));  // >= e^-87
-    _mm512_mask_storeu_ps(m + j, live, new_m);
-  }
+// One step's online-softmax update for query heads [j0, j0 + live) (live <= 16), whose largest
+// scores are top: the new running maxima m' (into m), corr = e^(m - m') rescales the earlier
+// sums, p_max = e^(top - m') is the weight of the step's largest score. Vectorized over heads:
+// per head these were scalar exponentials in one long dependency chain.
+inline void UpdateMaxima(int32_t live, __m512 top, float* m, float* corr, float* p_max) {
+  const __mmask16 lanes = static_cast<__mmask16>(live >= 16 ? 0xFFFF : (1u << live) - 1);
+  const __m512 old_m = _mm512_maskz_loadu_ps(lanes, m);
+  const __m512 new_m = _mm512_max_ps(old_m, top);
+  _mm512_mask_storeu_ps(corr, lanes, ExpNonPositive512(_mm512_sub_ps(old_m, new_m)));
+  _mm512_mask_storeu_ps(p_max, lanes, ExpNonPositive512(_mm512_sub_ps(top, new_m)));  // >= e^-87
+  _mm512_mask_storeu_ps(m, lanes, new_m);
 }
 
-// One query head's step (scores p[0, n), n a multiple of 16), after StepMaxima: e = e^(p - m),
-// and per value group u = round(255 e |S| / (P S_max)) with P = p_max (vnorm holds
-// 255 |S| / S_max). l (already rescaled) grows by the sum of e; back[g] = P S_max[g] / 255
-// scales the step's integer sums back. With zero points (q4 values, zf per slot),
-// zt[g] = sum_t u[g][t] Z[g][t], exact in f32 (at most 64 * 255 * 15).
+// One query head's value weights for a step of 64 scores p (lanes outside the query's range
+// hold -inf, and 0 in vnorm and zf): e = e^(p - top), so the largest is 1, and per value group
+// u = round(e vnorm) with vnorm = 255 |S| / S_max. The head's state is kept in lanes so that
+// no step reduces across them: l_lanes (l, rescaled by corr, grows by P sum e) and, with zero
+// points (q4 values, zf per slot), z_lanes[g] (the zero points' share of the output,
+// back[g] sum_t u[g][t] Z[g][t], rescaled as the output is). back[g] = P S_max[g] / 255 scales
+// the step's integer sums back.
 template <bool kZeros>
-void WeighStep(const float* p, int32_t n, const float (*vnorm)[kMaxTile], const float (*zf)[kMaxTile],
-               int32_t n_vgrp, const float* s_max, float m, float p_max, float& l, float* back,
-               float* zt, uint8_t (*u)[kMaxTile]) {
-  const int32_t nv = n / 16;
-  const float unit = p_max * (1.0f / 255);
-  for (int32_t grp = 0; grp < n_vgrp; ++grp) back[grp] = unit * s_max[grp];
-  const __m512 shift = _mm512_set1_ps(m), inv = _mm512_set1_ps(1.0f / p_max);
-  __m512 sum = _mm512_setzero_ps(), w[kTiles];
+inline void WeighHead(const float* p, float top, const float (*vnorm)[kMaxTile], const float (*zf)[kMaxTile],
+                      int32_t n_vgrp, const float* s_max, float corr, float p_max, __m512& l_lanes,
+                      __m512* z_lanes, float* back, uint8_t (*u)[kMaxTile]) {
+  const __m512 shift = _mm512_set1_ps(top), c = _mm512_set1_ps(corr);
+  __m512 sum = _mm512_setzero_ps(), e[kTiles];
 #pragma GCC unroll 4
   for (int v = 0; v < kTiles; ++v) {
-    const __m512 e = v < nv ? ExpNonPositive512(_mm512_sub_ps(_mm512_load_ps(p + 16 * v), shift))
-                            : _mm512_setzero_ps();
-    sum = _mm512_add_ps(sum, e);
-    w[v] = _mm512_mul_ps(e, inv);
+    e[v] = ExpNonPositive512(_mm512_sub_ps(_mm512_load_ps(p + 16 * v), shift));
+    sum = _mm512_add_ps(sum, e[v]);
   }
+  l_lanes = _mm512_fmadd_ps(l_lanes, c, _mm512_mul_ps(sum, _mm512_set1_ps(p_max)));
   // u8 weights of 64 slots packed in registers (vpmovusdb to memory is slow): packs interleave
   // 128-bit lanes, the permutation puts slot order back.
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const float unit = p_max * (1.0f / 255);
   for (int32_t grp = 0; grp < n_vgrp; ++grp) {
+    back[grp] = unit * s_max[grp];
     __m512 r[kTiles];
     __m512 zsum = _mm512_setzero_ps();
 #pragma GCC unroll 4
     for (int v = 0; v < kTiles; ++v) {
-      // Half to even; e at the maximum may exceed P by an ulp, which still rounds to <= 255.
-      r[v] = v < nv ? _mm512_roundscale_ps(_mm512_mul_ps(w[v], _mm512_load_ps(vnorm[grp] + 16 * v)),
-                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-                    : _mm512_setzero_ps();
-      if constexpr (kZeros) {
-        if (v < nv) zsum = _mm512_fmadd_ps(r[v], _mm512_load_ps(zf[grp] + 16 * v), zsum);
-      }
+      // Half to even; e = 1 at the maximum, so u <= 255.
+      r[v] = _mm512_roundscale_ps(_mm512_mul_ps(e[v], _mm512_load_ps(vnorm[grp] + 16 * v)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      if constexpr (kZeros) zsum = _mm512_fmadd_ps(r[v], _mm512_load_ps(zf[grp] + 16 * v), zsum);
     }
     const __m512i lo = _mm512_packus_epi32(_mm512_cvttps_epi32(r[0]), _mm512_cvttps_epi32(r[1]));
     const __m512i hi = _mm512_packus_epi32(_mm512_cvttps_epi32(r[2]), _mm512_cvttps_epi32(r[3]));
     _mm512_store_si512(u[grp], _mm512_permutexvar_epi32(order, _mm512_packus_epi16(lo, hi)));
-    if constexpr (kZeros) zt[grp] = _mm512_reduce_add_ps(zsum);
+    if constexpr (kZeros) z_lanes[grp] = _mm512_fmadd_ps(z_lanes[grp], c, _mm512_mul_ps(zsum, _mm512_set1_ps(back[grp])));
   }
-  l += _mm512_reduce_add_ps(sum);
 }
 
 }  // namespace
@@ -408,23 +400,36 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
   alignas(64) float vzero[kMaxGroups][kMaxTile];  // q4: zero points per slot (mirrored if S < 0)
   uint32_t flip[kMaxGroups][2 * kTiles];           // q4: per octet, the codes to mirror
   alignas(64) uint8_t u[kMaxGroup][kMaxGroups][kMaxTile];
-  float back[kMaxGroup][kMaxGroups], zt[kMaxGroup][kMaxGroups], corr[kMaxGroup];
+  alignas(64) float top[kMaxGroup], corr[kMaxGroup], p_max[kMaxGroup];
+  float back[kMaxGroup][kMaxGroups];
+  __m512 l_lanes[kMaxGroup];
+  constexpr bool kZeros = VT == KVType::kQ4;
+  __m512 z_lanes[kZeros ? kMaxGroup : 1][kMaxGroups];
   const float neg_inf = -std::numeric_limits<float>::infinity();
+  const uint8_t* kt[kTiles];
+  const uint8_t* vt[kTiles];
+  const uint8_t* next_k[kTiles];
+  const uint8_t* next_v[kTiles];
+  int32_t n_next = h0 < h1 ? (std::min(end, a + kMaxTile) - a) / kKVTileSlots : 0;
+  TileAddresses(kv, kv.k, h0, a, n_next, next_k);
+  TileAddresses(kv, kv.v, h0, a, n_next, next_v);
   for (int32_t h = h0; h < h1; ++h) {
+    const int32_t first = (h - h0) * group;
+    for (int32_t j = 0; j < group; ++j) {
+      l_lanes[j] = _mm512_maskz_mov_ps(1, _mm512_set1_ps(l[first + j]));
+      if constexpr (kZeros) {
+        for (int32_t grp = 0; grp < n_vgrp; ++grp) z_lanes[j][grp] = _mm512_setzero_ps();
+      }
+    }
     for (int32_t c0 = a; c0 < end; c0 += kMaxTile) {
-      const int32_t first = (h - h0) * group;
-      const int32_t ns = (std::min(end, c0 + kMaxTile) - c0) / kKVTileSlots, n = ns * kKVTileSlots;
+      const int32_t ns = (std::min(end, c0 + kMaxTile) - c0) / kKVTileSlots;
       const int32_t lo = std::max(t0, c0) - c0, hi = std::min(t1, c0 + kMaxTile) - c0;  // live lanes
-      const uint8_t* kt[kTiles];
-      const uint8_t* vt[kTiles];
-      TileAddresses(kv, kv.k, h, c0, ns, kt);
-      TileAddresses(kv, kv.v, h, c0, ns, vt);
+      std::copy(next_k, next_k + ns, kt);
+      std::copy(next_v, next_v + ns, vt);
       // The next step: the next 64 slots of this head, or the first of the next head.
       const int32_t nc = c0 + kMaxTile < end ? c0 + kMaxTile : a;
       const int32_t nh = c0 + kMaxTile < end ? h : h + 1;
-      const int32_t n_next = nh < h1 ? (std::min(end, nc + kMaxTile) - nc) / kKVTileSlots : 0;
-      const uint8_t* next_k[kTiles];
-      const uint8_t* next_v[kTiles];
+      n_next = nh < h1 ? (std::min(end, nc + kMaxTile) - nc) / kKVTileSlots : 0;
       TileAddresses(kv, kv.k, nh, nc, n_next, next_k);
       TileAddresses(kv, kv.v, nh, nc, n_next, next_v);
       for (int32_t i = 0; i < ns; i += 2) {
@@ -447,7 +452,7 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
         for (int32_t grp = 0; grp < n_vgrp; ++grp) {
           const __m256i sc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vt[i] + v_scales + grp * 32));
           _mm512_store_ps(vscale[grp] + kKVTileSlots * i, _mm512_abs_ps(_mm512_cvtph_ps(sc)));
-          if constexpr (VT == KVType::kQ4) {
+          if constexpr (kZeros) {
             const __mmask16 neg = _mm256_movepi16_mask(sc);  // f16 sign bits
             const __m512 z = U8Lanes(vt[i] + v_zeros + grp * 16);
             _mm512_store_ps(vzero[grp] + kKVTileSlots * i, _mm512_mask_sub_ps(z, neg, _mm512_set1_ps(15.0f), z));
@@ -456,28 +461,45 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
           }
         }
       }
-      if (lo > 0 || hi < n) {  // lanes outside [t0, t1): no score, no weight
-        for (int32_t t = 0; t < n; ++t) {
+      if (lo > 0 || hi < kMaxTile) {  // lanes outside [t0, t1) or past the step's tiles: no weight
+        for (int32_t t = 0; t < kMaxTile; ++t) {
           if (t >= lo && t < hi) continue;
           for (int32_t j = 0; j < group; ++j) p[j][t] = neg_inf;
-          for (int32_t grp = 0; grp < n_vgrp; ++grp) vscale[grp][t] = 0.0f;
+          for (int32_t grp = 0; grp < n_vgrp; ++grp) vscale[grp][t] = vzero[grp][t] = 0.0f;
         }
       }
       float s_max[kMaxGroups];
       for (int32_t grp = 0; grp < n_vgrp; ++grp) {
-        s_max[grp] = MaxOf(vscale[grp], n);
+        s_max[grp] = MaxOf(vscale[grp], kMaxTile);
         const __m512 norm = _mm512_set1_ps(s_max[grp] > 0 ? 255.0f / s_max[grp] : 0.0f);
-        for (int32_t t = 0; t < n; t += 16) _mm512_store_ps(vscale[grp] + t, _mm512_mul_ps(_mm512_load_ps(vscale[grp] + t), norm));
+        for (int32_t t = 0; t < kMaxTile; t += 16) _mm512_store_ps(vscale[grp] + t, _mm512_mul_ps(_mm512_load_ps(vscale[grp] + t), norm));
       }
-      float step_max[kMaxGroup], p_max[kMaxGroup];
-      for (int32_t j = 0; j < group; ++j) step_max[j] = MaxOf(p[j], n);
-      StepMaxima(group, step_max, m + first, corr, p_max);
+      for (int32_t j0 = 0; j0 < group; j0 += 16) {
+        const int32_t live = std::min<int32_t>(16, group - j0);
+        __m512 tops = _mm512_setzero_ps();
+        for (int32_t j = 0; j < live; ++j) {
+          top[j0 + j] = MaxOf(p[j0 + j], kMaxTile);
+          tops = _mm512_mask_mov_ps(tops, static_cast<__mmask16>(1u << j), _mm512_set1_ps(top[j0 + j]));
+        }
+        UpdateMaxima(live, tops, m + first + j0, corr + j0, p_max + j0);
+      }
       for (int32_t j = 0; j < group; ++j) {
-        l[first + j] *= corr[j];
-        WeighStep<VT == KVType::kQ4>(p[j], n, vscale, vzero, n_vgrp, s_max, m[first + j], p_max[j],
-                                     l[first + j], back[j], zt[j], u[j]);
+        WeighHead<kZeros>(p[j], top[j], vscale, vzero, n_vgrp, s_max, corr[j], p_max[j], l_lanes[j],
+                          z_lanes[kZeros ? j : 0], back[j], u[j]);
       }
-      sum_values(vt, ns, u, back, zt, flip, corr, group, acc + static_cast<size_t>(first) * hd);
+      sum_values(vt, ns, u, back, flip, corr, group, acc + static_cast<size_t>(first) * hd);
+    }
+    for (int32_t j = 0; j < group; ++j) {
+      l[first + j] = _mm512_reduce_add_ps(l_lanes[j]);
+      if constexpr (kZeros) {
+        float* out = acc + static_cast<size_t>(first + j) * hd;
+        for (int32_t grp = 0; grp < n_vgrp; ++grp) {
+          const __m512 z = _mm512_set1_ps(_mm512_reduce_add_ps(z_lanes[j][grp]));
+          for (int32_t e = grp * gv; e < (grp + 1) * gv; e += 16) {
+            _mm512_storeu_ps(out + e, _mm512_sub_ps(_mm512_loadu_ps(out + e), z));
+          }
+        }
+      }
     }
   }
 }
