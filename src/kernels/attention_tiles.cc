@@ -348,13 +348,22 @@ bool TilesSupported(const KVView& kv) {
 
 namespace {
 
-// The XOR that mirrors the codes of an octet's slots with bit i of `neg` set: byte i's low
-// nibble for slot i < 4, its high nibble for slot i + 4.
-inline uint32_t NibbleFlips(uint32_t neg) {
-  static constexpr uint32_t kBytes[16] = {  // bit i of the index -> byte i all ones
-      0x00000000, 0x000000FF, 0x0000FF00, 0x0000FFFF, 0x00FF0000, 0x00FF00FF, 0x00FFFF00, 0x00FFFFFF,
-      0xFF000000, 0xFF0000FF, 0xFF00FF00, 0xFF00FFFF, 0xFFFF0000, 0xFFFF00FF, 0xFFFFFF00, 0xFFFFFFFF};
-  return (kBytes[neg & 15] & 0x0F0F0F0Fu) | (kBytes[neg >> 4 & 15] & 0xF0F0F0F0u);
+// The XORs that mirror the codes of a step's slots with their bit set in `negative`, one per
+// octet (8 slots of a value tile): byte i's low nibble for slot i < 4, its high nibble for slot
+// i + 4. All 8 octets at once: a byte per slot, each octet's upper 4 bytes shifted onto its lower.
+inline void MirrorMasks(uint64_t negative, uint32_t* flips) {
+  const __m512i slots = _mm512_maskz_set1_epi8(negative, 0x0F);
+  const __m512i octets = _mm512_or_si512(slots, _mm512_slli_epi16(_mm512_srli_epi64(slots, 32), 4));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(flips), _mm512_cvtepi64_epi32(octets));
+}
+
+// Software prefetch of every line of a tile: the line loop unrolled, as PrefetchRow's per-line
+// bounds cost more than the prefetches here.
+inline void PrefetchTile(const uint8_t* tile, size_t bytes) {
+  const uintptr_t first = reinterpret_cast<uintptr_t>(tile) & ~uintptr_t{63};
+  const int32_t lines = static_cast<int32_t>((reinterpret_cast<uintptr_t>(tile) + bytes - 1 - first) / 64 + 1);
+#pragma GCC unroll 4
+  for (int32_t i = 0; i < lines; ++i) __builtin_prefetch(reinterpret_cast<const void*>(first + 64 * static_cast<uintptr_t>(i)), 0, 3);
 }
 
 // The largest of x[0, n), n a positive multiple of 16, x 64-byte aligned.
@@ -437,17 +446,18 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
         // The next step's tiles i and i + 1, one before and one after scoring this pair: a burst
         // of both measured 5-10% slower from DRAM.
         if (i < n_next) {
-          PrefetchRow(next_k[i], k_tile);  // every line of the tile
-          PrefetchRow(next_v[i], v_tile);
+          PrefetchTile(next_k[i], k_tile);
+          PrefetchTile(next_v[i], v_tile);
         }
         float* rows[kMaxGroup];
         for (int32_t j = 0; j < group; ++j) rows[j] = p[j] + kKVTileSlots * i;
         score(kt + i, pair, gk, q + first, group, rows);
         if (i + 1 < n_next) {
-          PrefetchRow(next_k[i + 1], k_tile);
-          PrefetchRow(next_v[i + 1], v_tile);
+          PrefetchTile(next_k[i + 1], k_tile);
+          PrefetchTile(next_v[i + 1], v_tile);
         }
       }
+      uint64_t negative[kMaxGroups] = {};  // q4: slots with negative value scales, per group
       for (int32_t i = 0; i < ns; ++i) {
         for (int32_t grp = 0; grp < n_vgrp; ++grp) {
           const __m256i sc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vt[i] + v_scales + grp * 32));
@@ -456,10 +466,12 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
             const __mmask16 neg = _mm256_movepi16_mask(sc);  // f16 sign bits
             const __m512 z = U8Lanes(vt[i] + v_zeros + grp * 16);
             _mm512_store_ps(vzero[grp] + kKVTileSlots * i, _mm512_mask_sub_ps(z, neg, _mm512_set1_ps(15.0f), z));
-            flip[grp][2 * i] = NibbleFlips(neg & 0xFF);
-            flip[grp][2 * i + 1] = NibbleFlips(neg >> 8);
+            negative[grp] |= static_cast<uint64_t>(neg) << (kKVTileSlots * i);
           }
         }
+      }
+      if constexpr (kZeros) {
+        for (int32_t grp = 0; grp < n_vgrp; ++grp) MirrorMasks(negative[grp], flip[grp]);
       }
       if (lo > 0 || hi < kMaxTile) {  // lanes outside [t0, t1) or past the step's tiles: no weight
         for (int32_t t = 0; t < kMaxTile; ++t) {
