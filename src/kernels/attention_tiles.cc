@@ -357,15 +357,6 @@ inline void MirrorMasks(uint64_t negative, uint32_t* flips) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(flips), _mm512_cvtepi64_epi32(octets));
 }
 
-// Software prefetch of every line of a tile: the line loop unrolled, as PrefetchRow's per-line
-// bounds cost more than the prefetches here.
-inline void PrefetchTile(const uint8_t* tile, size_t bytes) {
-  const uintptr_t first = reinterpret_cast<uintptr_t>(tile) & ~uintptr_t{63};
-  const int32_t lines = static_cast<int32_t>((reinterpret_cast<uintptr_t>(tile) + bytes - 1 - first) / 64 + 1);
-#pragma GCC unroll 4
-  for (int32_t i = 0; i < lines; ++i) __builtin_prefetch(reinterpret_cast<const void*>(first + 64 * static_cast<uintptr_t>(i)), 0, 3);
-}
-
 // The largest of x[0, n), n a positive multiple of 16, x 64-byte aligned.
 inline float MaxOf(const float* x, int32_t n) {
   __m512 mx = _mm512_load_ps(x);
@@ -446,15 +437,15 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
         // The next step's tiles i and i + 1, one before and one after scoring this pair: a burst
         // of both measured 5-10% slower from DRAM.
         if (i < n_next) {
-          PrefetchTile(next_k[i], k_tile);
-          PrefetchTile(next_v[i], v_tile);
+          PrefetchRow(next_k[i], k_tile);  // every line of the tile
+          PrefetchRow(next_v[i], v_tile);
         }
         float* rows[kMaxGroup];
         for (int32_t j = 0; j < group; ++j) rows[j] = p[j] + kKVTileSlots * i;
         score(kt + i, pair, gk, q + first, group, rows);
         if (i + 1 < n_next) {
-          PrefetchTile(next_k[i + 1], k_tile);
-          PrefetchTile(next_v[i + 1], v_tile);
+          PrefetchRow(next_k[i + 1], k_tile);
+          PrefetchRow(next_v[i + 1], v_tile);
         }
       }
       uint64_t negative[kMaxGroups] = {};  // q4: slots with negative value scales, per group
