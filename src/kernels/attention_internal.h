@@ -93,6 +93,7 @@ struct Int8Query {
   alignas(64) int8_t codes[kMaxHeadDim];
   float scale[kMaxHeadDim / 16];
   float sum[kMaxHeadDim / 16];
+  int32_t minus_128_sum[kMaxHeadDim / 16];  // q8 keys' +128 offset, the dot products' start
 };
 // Whether the int8 key path takes this view's stored slots (built with AVX-512 VNNI; q8 or q4
 // per-token keys, head_dim 32/64/128/256, values of any per-token type but q2).

@@ -106,6 +106,7 @@ void RoundQueries(const KVView& kv, const float* q, int32_t n_heads, float softm
       int32_t sum = 0;
       for (int32_t d = i * seg; d < (i + 1) * seg; ++d) sum += r.codes[d];
       r.sum[i] = static_cast<float>(sum);
+      r.minus_128_sum[i] = -128 * sum;
     }
   }
 }

@@ -59,7 +59,7 @@ inline __m512i KeyColumn(const uint8_t* tile, int c, __m512i* held) {
 // Everything is a compile-time constant so that the NT * HB * NSEG accumulators live in
 // registers; a query broadcast serves the NT tiles. NSEG: segments of min(g, 64) elements per
 // row. Per segment, score = S_k s_q (dot - Z_k sum(q codes)), with the zero point Z_k = 128 for
-// q8 and per key and group for q4 (kz).
+// q8 (the integer sums start at -128 sum(q codes)) and per key and group for q4 (kz).
 template <KVType T, int HD, int NSEG, int HB, int NT>
 void ScoreTileBatch(const uint8_t* const* tiles, const __m512 (*ks)[kMaxGroups], const __m512 (*kz)[kMaxGroups],
                     int32_t segs_per_group, const Int8Query* q, float* const* p) {
@@ -71,7 +71,9 @@ void ScoreTileBatch(const uint8_t* const* tiles, const __m512 (*ks)[kMaxGroups],
 #pragma GCC unroll 16
     for (int i = 0; i < NT; ++i) {
 #pragma GCC unroll 16
-      for (int j = 0; j < HB; ++j) acc[i][j][sg] = _mm512_setzero_si512();
+      for (int j = 0; j < HB; ++j) {
+        acc[i][j][sg] = T == KVType::kQ8 ? _mm512_set1_epi32(q[j].minus_128_sum[sg]) : _mm512_setzero_si512();
+      }
     }
 #pragma GCC unroll 16
     for (int c = sg * kCols; c < (sg + 1) * kCols; ++c) {
@@ -96,8 +98,8 @@ void ScoreTileBatch(const uint8_t* const* tiles, const __m512 (*ks)[kMaxGroups],
 #pragma GCC unroll 16
       for (int sg = 0; sg < NSEG; ++sg) {
         const int grp = sg / segs_per_group;
-        const __m512 zero = T == KVType::kQ8 ? _mm512_set1_ps(128.0f) : kz[i][grp];
-        const __m512 dot = _mm512_fnmadd_ps(zero, _mm512_set1_ps(q[j].sum[sg]), _mm512_cvtepi32_ps(acc[i][j][sg]));
+        __m512 dot = _mm512_cvtepi32_ps(acc[i][j][sg]);  // q8: the -128 sum(q) started the sum
+        if constexpr (T == KVType::kQ4) dot = _mm512_fnmadd_ps(kz[i][grp], _mm512_set1_ps(q[j].sum[sg]), dot);
         score = _mm512_fmadd_ps(dot, _mm512_mul_ps(ks[i][grp], _mm512_set1_ps(q[j].scale[sg])), score);
       }
       _mm512_storeu_ps(p[j] + kKVTileSlots * i, score);
@@ -174,7 +176,7 @@ ScoreTileFn ScoreTileFor(int32_t hd, int32_t nseg) {
 // their first 4 slots and high nibbles the other 4. q4 groups may have negative scales, which
 // S (q - Z) = |S| ((15 - q) - (15 - Z)) turns positive: flip[g][2 s + octet] XORs those slots'
 // codes with 15 (Z was mirrored by the caller, and its share is subtracted per head, WeighHead).
-template <KVType T, int NV, int RPG, int HB>
+template <KVType T, int NV, int RPG, int HB, bool kMirror>
 void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[kMaxGroups][kMaxTile],
                    const float (*back)[kMaxGroups], const uint32_t (*flip)[2 * kTiles], const float* corr,
                    float* acc) {
@@ -194,8 +196,8 @@ void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[k
       const int32_t t = kKVTileSlots * s + kSlots * part;
 #pragma GCC unroll 16
       for (int grp = 0; grp < NV / RPG; ++grp) {
-        const __m512i flips = T == KVType::kQ4 ? _mm512_set1_epi32(static_cast<int32_t>(flip[grp][2 * s + part]))
-                                               : _mm512_setzero_si512();
+        const __m512i flips = kMirror ? _mm512_set1_epi32(static_cast<int32_t>(flip[grp][2 * s + part]))
+                                      : _mm512_setzero_si512();
         __m512i w[HB], w_hi[HB];
 #pragma GCC unroll 16
         for (int j = 0; j < HB; ++j) {
@@ -215,7 +217,7 @@ void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[k
 #pragma GCC unroll 16
             for (int j = 0; j < HB; ++j) sum[j][e] = _mm512_dpbusd_epi32(sum[j][e], w[j], v);
           } else {
-            v = _mm512_xor_si512(v, flips);
+            if constexpr (kMirror) v = _mm512_xor_si512(v, flips);
             const __m512i lo = _mm512_and_si512(v, nibble);
             const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
 #pragma GCC unroll 16
@@ -242,29 +244,40 @@ void SumTilesBatch(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[k
 
 // acc[j] = acc[j] * corr[j] + back[j][g] sum_t u[j][g][t] v[t] over ns tiles (q4: v's codes), for
 // query heads [0, heads) in batches of up to 16 / NV (at most 4); NV = head_dim / 16,
-// RPG = group / 16.
-template <KVType T, int NV, int RPG>
-void SumValues(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[kMaxGroups][kMaxTile],
-               const float (*back)[kMaxGroups], const uint32_t (*flip)[2 * kTiles], const float* corr,
-               int32_t heads, float* acc) {
+// RPG = group / 16. mirror: some q4 slots have negative scales (flip is not all zero).
+template <KVType T, int NV, int RPG, bool kMirror>
+void SumValuesMirrored(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[kMaxGroups][kMaxTile],
+                       const float (*back)[kMaxGroups], const uint32_t (*flip)[2 * kTiles], const float* corr,
+                       int32_t heads, float* acc) {
   constexpr int kBatch = std::min(4, std::max(1, 16 / NV));
   constexpr int32_t hd = 16 * NV;
   int32_t j = 0;
   for (; j + kBatch <= heads; j += kBatch) {
-    SumTilesBatch<T, NV, RPG, kBatch>(tiles, ns, u + j, back + j, flip, corr + j, acc + static_cast<size_t>(j) * hd);
+    SumTilesBatch<T, NV, RPG, kBatch, kMirror>(tiles, ns, u + j, back + j, flip, corr + j, acc + static_cast<size_t>(j) * hd);
   }
   float* a = acc + static_cast<size_t>(j) * hd;
   switch (heads - j) {
     case 0: break;
-    case 1: SumTilesBatch<T, NV, RPG, 1>(tiles, ns, u + j, back + j, flip, corr + j, a); break;
-    case 2: SumTilesBatch<T, NV, RPG, std::min(2, kBatch)>(tiles, ns, u + j, back + j, flip, corr + j, a); break;
-    default: SumTilesBatch<T, NV, RPG, std::min(3, kBatch)>(tiles, ns, u + j, back + j, flip, corr + j, a); break;
+    case 1: SumTilesBatch<T, NV, RPG, 1, kMirror>(tiles, ns, u + j, back + j, flip, corr + j, a); break;
+    case 2: SumTilesBatch<T, NV, RPG, std::min(2, kBatch), kMirror>(tiles, ns, u + j, back + j, flip, corr + j, a); break;
+    default: SumTilesBatch<T, NV, RPG, std::min(3, kBatch), kMirror>(tiles, ns, u + j, back + j, flip, corr + j, a); break;
+  }
+}
+
+template <KVType T, int NV, int RPG>
+void SumValues(const uint8_t* const* tiles, int32_t ns, const uint8_t (*u)[kMaxGroups][kMaxTile],
+               const float (*back)[kMaxGroups], const uint32_t (*flip)[2 * kTiles], bool mirror,
+               const float* corr, int32_t heads, float* acc) {
+  if (T == KVType::kQ4 && mirror) {
+    SumValuesMirrored<T, NV, RPG, true>(tiles, ns, u, back, flip, corr, heads, acc);
+  } else {
+    SumValuesMirrored<T, NV, RPG, false>(tiles, ns, u, back, flip, corr, heads, acc);
   }
 }
 
 using SumValuesFn = void (*)(const uint8_t* const*, int32_t, const uint8_t (*)[kMaxGroups][kMaxTile],
-                             const float (*)[kMaxGroups], const uint32_t (*)[2 * kTiles], const float*, int32_t,
-                             float*);
+                             const float (*)[kMaxGroups], const uint32_t (*)[2 * kTiles], bool, const float*,
+                             int32_t, float*);
 
 template <KVType T, int NV>
 SumValuesFn SumValuesFor(int32_t g) {
@@ -323,17 +336,22 @@ inline void WeighHead(const float* p, float top, const float (*vnorm)[kMaxTile],
   const float unit = p_max * (1.0f / 255);
   for (int32_t grp = 0; grp < n_vgrp; ++grp) {
     back[grp] = unit * s_max[grp];
-    __m512 r[kTiles];
+    __m512i r[kTiles];
     __m512 zsum = _mm512_setzero_ps();
 #pragma GCC unroll 4
     for (int v = 0; v < kTiles; ++v) {
       // Half to even; e = 1 at the maximum, so u <= 255.
-      r[v] = _mm512_roundscale_ps(_mm512_mul_ps(e[v], _mm512_load_ps(vnorm[grp] + 16 * v)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-      if constexpr (kZeros) zsum = _mm512_fmadd_ps(r[v], _mm512_load_ps(zf[grp] + 16 * v), zsum);
+      const __m512 x = _mm512_mul_ps(e[v], _mm512_load_ps(vnorm[grp] + 16 * v));
+      if constexpr (kZeros) {
+        const __m512 rf = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        zsum = _mm512_fmadd_ps(rf, _mm512_load_ps(zf[grp] + 16 * v), zsum);
+        r[v] = _mm512_cvttps_epi32(rf);
+      } else {
+        r[v] = _mm512_cvt_roundps_epi32(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      }
     }
-    const __m512i lo = _mm512_packus_epi32(_mm512_cvttps_epi32(r[0]), _mm512_cvttps_epi32(r[1]));
-    const __m512i hi = _mm512_packus_epi32(_mm512_cvttps_epi32(r[2]), _mm512_cvttps_epi32(r[3]));
+    const __m512i lo = _mm512_packus_epi32(r[0], r[1]);
+    const __m512i hi = _mm512_packus_epi32(r[2], r[3]);
     _mm512_store_si512(u[grp], _mm512_permutexvar_epi32(order, _mm512_packus_epi16(lo, hi)));
     if constexpr (kZeros) z_lanes[grp] = _mm512_fmadd_ps(z_lanes[grp], c, _mm512_mul_ps(zsum, _mm512_set1_ps(back[grp])));
   }
@@ -461,8 +479,12 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
           }
         }
       }
+      bool mirror = false;
       if constexpr (kZeros) {
-        for (int32_t grp = 0; grp < n_vgrp; ++grp) MirrorMasks(negative[grp], flip[grp]);
+        for (int32_t grp = 0; grp < n_vgrp; ++grp) {
+          MirrorMasks(negative[grp], flip[grp]);
+          mirror |= negative[grp] != 0;
+        }
       }
       if (lo > 0 || hi < kMaxTile) {  // lanes outside [t0, t1) or past the step's tiles: no weight
         for (int32_t t = 0; t < kMaxTile; ++t) {
@@ -490,7 +512,7 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
         WeighHead<kZeros>(p[j], top[j], vscale, vzero, n_vgrp, s_max, corr[j], p_max[j], l_lanes[j],
                           z_lanes[kZeros ? j : 0], back[j], u[j]);
       }
-      sum_values(vt, ns, u, back, flip, corr, group, acc + static_cast<size_t>(first) * hd);
+      sum_values(vt, ns, u, back, flip, mirror, corr, group, acc + static_cast<size_t>(first) * hd);
     }
     for (int32_t j = 0; j < group; ++j) {
       l[first + j] = _mm512_reduce_add_ps(l_lanes[j]);
