@@ -318,15 +318,49 @@ inline void UpdateMaxima(int32_t live, __m512 top, float* m, float* corr, float*
 // points (q4 values, zf per slot), z_lanes[g] (the zero points' share of the output,
 // back[g] sum_t u[g][t] Z[g][t], rescaled as the output is). back[g] = P S_max[g] / 255 scales
 // the step's integer sums back.
+// p[j][t] = e^(p[j][t] - top[j]) for H heads' rows of 64 scores, stored one after another:
+// ExpNonPositive512 in lockstep over the rows' 4 H vectors, so that the polynomial's chain of
+// dependent multiply-adds is one chain of independent ones.
+template <int H>
+inline void ExpRows(float* p, const float* top) {
+  constexpr int N = H * kTiles;
+  __m512 x[N], n[N], r[N];
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) {
+    x[i] = _mm512_max_ps(_mm512_sub_ps(_mm512_load_ps(p + 16 * i), _mm512_set1_ps(top[i / kTiles])),
+                         _mm512_set1_ps(-87.0f));
+    n[i] = _mm512_roundscale_ps(_mm512_mul_ps(x[i], _mm512_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) r[i] = _mm512_fnmadd_ps(n[i], _mm512_set1_ps(0.693145751953125f), x[i]);
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) r[i] = _mm512_fnmadd_ps(n[i], _mm512_set1_ps(1.428606765330187045e-06f), r[i]);
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) x[i] = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 720), r[i], _mm512_set1_ps(1.0f / 120));
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) x[i] = _mm512_fmadd_ps(x[i], r[i], _mm512_set1_ps(1.0f / 24));
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) x[i] = _mm512_fmadd_ps(x[i], r[i], _mm512_set1_ps(1.0f / 6));
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) x[i] = _mm512_fmadd_ps(x[i], r[i], _mm512_set1_ps(0.5f));
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) x[i] = _mm512_fmadd_ps(x[i], r[i], _mm512_set1_ps(1.0f));
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) x[i] = _mm512_fmadd_ps(x[i], r[i], _mm512_set1_ps(1.0f));
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i) _mm512_store_ps(p + 16 * i, _mm512_scalef_ps(x[i], n[i]));
+}
+
 template <bool kZeros>
-inline void WeighHead(const float* p, float top, const float (*vnorm)[kMaxTile], const float (*zf)[kMaxTile],
+inline void WeighHead(const float* p, const float (*vnorm)[kMaxTile], const float (*zf)[kMaxTile],
                       int32_t n_vgrp, const float* s_max, float corr, float p_max, __m512& l_lanes,
                       __m512* z_lanes, float* back, uint8_t (*u)[kMaxTile]) {
-  const __m512 shift = _mm512_set1_ps(top), c = _mm512_set1_ps(corr);
+  const __m512 c = _mm512_set1_ps(corr);
   __m512 sum = _mm512_setzero_ps(), e[kTiles];
 #pragma GCC unroll 4
   for (int v = 0; v < kTiles; ++v) {
-    e[v] = ExpNonPositive512(_mm512_sub_ps(_mm512_load_ps(p + 16 * v), shift));
+    e[v] = _mm512_load_ps(p + 16 * v);  // e^(score - top), ExpRows
     sum = _mm512_add_ps(sum, e[v]);
   }
   l_lanes = _mm512_fmadd_ps(l_lanes, c, _mm512_mul_ps(sum, _mm512_set1_ps(p_max)));
@@ -508,8 +542,13 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
         }
         UpdateMaxima(live, tops, m + first + j0, corr + j0, p_max + j0);
       }
+    {
+        int32_t j = 0;
+        for (; j + 2 <= group; j += 2) ExpRows<2>(p[j], top + j);
+        if (j < group) ExpRows<1>(p[j], top + j);
+      }
       for (int32_t j = 0; j < group; ++j) {
-        WeighHead<kZeros>(p[j], top[j], vscale, vzero, n_vgrp, s_max, corr[j], p_max[j], l_lanes[j],
+        WeighHead<kZeros>(p[j], vscale, vzero, n_vgrp, s_max, corr[j], p_max[j], l_lanes[j],
                           z_lanes[kZeros ? j : 0], back[j], u[j]);
       }
       sum_values(vt, ns, u, back, flip, mirror, corr, group, acc + static_cast<size_t>(first) * hd);
