@@ -21,26 +21,39 @@ void ExpectError(const std::string& args, const std::string& needle) {
   EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\nstderr: " << r.err;
 }
 
-std::string TempFile(const std::string& name, const std::string& bytes) {
-  const auto path = std::filesystem::temp_directory_path() / ("kvc_cli_" + std::to_string(::getpid()) + name);
-  std::ofstream(path, std::ios::binary) << bytes;
-  return path.string();
-}
+// A file in the temp directory that lives as long as the expression that uses its path.
+class TempFile {
+ public:
+  TempFile(const std::string& name, const std::string& bytes)
+      : path_(std::filesystem::temp_directory_path() / ("kvc_cli_" + std::to_string(::getpid()) + name)) {
+    std::ofstream(path_, std::ios::binary) << bytes;
+  }
+  ~TempFile() {
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  std::string path() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
 
 TEST(CliErrors, MissingModelFile) {
   ExpectError("generate -m /nonexistent/model.gguf -p hi -n 1", "file not found: /nonexistent/model.gguf");
 }
 
 TEST(CliErrors, NotAModel) {
-  ExpectError("generate -m " + TempFile("junk.bin", "this is not a model at all, just text") + " -n 1",
+  ExpectError("generate -m " + TempFile("junk.bin", "this is not a model at all, just text").path() + " -n 1",
               "invalid llama2.c checkpoint");
-  ExpectError("generate -m " + TempFile("bad.gguf", std::string("GGUF\x07\x00\x00\x00", 8) + std::string(32, '\0')) + " -n 1",
+  ExpectError("generate -m " + TempFile("bad.gguf", std::string("GGUF\x07\x00\x00\x00", 8) + std::string(32, '\0')).path() + " -n 1",
               "unsupported GGUF version 7");
 }
 
 TEST(CliErrors, TruncatedGguf) {
   const std::string full = testing::ReadFile(testing::SynthModelPath("tiny"));
-  ExpectError("generate -m " + TempFile("trunc.gguf", full.substr(0, full.size() / 2)) + " -n 1",
+  ExpectError("generate -m " + TempFile("trunc.gguf", full.substr(0, full.size() / 2)).path() + " -n 1",
               "runs past the end of the file");
 }
 
