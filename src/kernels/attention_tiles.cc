@@ -5,13 +5,14 @@
 //     one load gives two registers, low and high nibbles), so one vpdpbusd per register scores 16
 //     keys for a query head rounded to int8 (RoundQueries), with no transposes; per segment,
 //     score += S_k s_q (dot - Z_k sum(q codes)) with Z_k = 128 for q8, the key's zero point for q4;
-//   * online softmax fused with the value weights (WeighStep); slots of the tiles outside the
-//     query's range get -inf;
-//   * values: the weight of slot t in value group g, p[t] |S[t][g]|, is rounded to u8 against the
-//     step's largest (u = round(255 p |S| / (P S_max))), and a value tile's 16 elements x 4 slots
-//     per register are summed with one vpdpbusd per query head (q4: the codes of negative-scale
-//     groups mirrored, the zero points' share subtracted once per step); once per 64 slots the
-//     int32 sums are scaled back by P S_max / 255 into the f32 accumulators.
+//   * online softmax fused with the value weights (ExpRows, WeighHead); slots of the tiles
+//     outside the query's range get -inf;
+//   * values: the weight of slot t in value group g, e[t] |S[t][g]| with e = e^(score - the
+//     step's top score), is rounded to u8 against the step's largest (u = round(255 e |S| /
+//     S_max)), and a value tile's 16 elements x 4 slots per register are summed with one
+//     vpdpbusd per query head (q4: the codes of negative-scale groups mirrored, the zero points'
+//     share kept in lanes and subtracted once per head); once per 64 slots the int32 sums are
+//     scaled back by P S_max / 255 (P: the top score's softmax weight) into the f32 accumulators.
 // The tiles of the next step (the next 64 slots of the same head) are prefetched, each in one
 // burst before a tile is scored: spreading the lines over the arithmetic, or fetching further
 // ahead, measured slower from DRAM (docs/BENCHMARKS.md).
@@ -311,13 +312,6 @@ inline void UpdateMaxima(int32_t live, __m512 top, float* m, float* corr, float*
   _mm512_mask_storeu_ps(m, lanes, new_m);
 }
 
-// One query head's value weights for a step of 64 scores p (lanes outside the query's range
-// hold -inf, and 0 in vnorm and zf): e = e^(p - top), so the largest is 1, and per value group
-// u = round(e vnorm) with vnorm = 255 |S| / S_max. The head's state is kept in lanes so that
-// no step reduces across them: l_lanes (l, rescaled by corr, grows by P sum e) and, with zero
-// points (q4 values, zf per slot), z_lanes[g] (the zero points' share of the output,
-// back[g] sum_t u[g][t] Z[g][t], rescaled as the output is). back[g] = P S_max[g] / 255 scales
-// the step's integer sums back.
 // p[j][t] = e^(p[j][t] - top[j]) for H heads' rows of 64 scores, stored one after another:
 // ExpNonPositive512 in lockstep over the rows' 4 H vectors, so that the polynomial's chain of
 // dependent multiply-adds is one chain of independent ones.
@@ -352,6 +346,13 @@ inline void ExpRows(float* p, const float* top) {
   for (int i = 0; i < N; ++i) _mm512_store_ps(p + 16 * i, _mm512_scalef_ps(x[i], n[i]));
 }
 
+// One query head's value weights for a step of 64 weights e = e^(score - top) (ExpRows; the
+// largest is 1; lanes outside the query's range hold e^-87 and 0 in vnorm and zf): per value
+// group u = round(e vnorm) with vnorm = 255 |S| / S_max. The head's state is kept in lanes so
+// that no step reduces across them: l_lanes (l, rescaled by corr, grows by P sum e, with
+// P = p_max) and, with zero points (q4 values, zf per slot), z_lanes[g] (the zero points' share
+// of the output, back[g] sum_t u[g][t] Z[g][t], rescaled as the output is).
+// back[g] = P S_max[g] / 255 scales the step's integer sums back.
 template <bool kZeros>
 inline void WeighHead(const float* p, const float (*vnorm)[kMaxTile], const float (*zf)[kMaxTile],
                       int32_t n_vgrp, const float* s_max, float corr, float p_max, __m512& l_lanes,
@@ -542,7 +543,7 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
         }
         UpdateMaxima(live, tops, m + first + j0, corr + j0, p_max + j0);
       }
-    {
+      {
         int32_t j = 0;
         for (; j + 2 <= group; j += 2) ExpRows<2>(p[j], top + j);
         if (j < group) ExpRows<1>(p[j], top + j);
