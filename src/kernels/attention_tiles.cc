@@ -417,6 +417,62 @@ inline float MaxOf(const float* x, int32_t n) {
   return _mm512_reduce_max_ps(mx);
 }
 
+// A step's value-tile parameters (ns tiles): vscale[g][t] = |S|; q4: vzero[g][t] = the zero
+// point, mirrored (15 - Z) where S < 0, and flip[g] the XORs that mirror those slots' codes.
+// Returns whether any slot is mirrored.
+template <KVType VT>
+inline bool ReadValueParams(const uint8_t* const* vt, int32_t ns, int32_t hd, int32_t n_vgrp,
+                            float (*vscale)[kMaxTile], float (*vzero)[kMaxTile], uint32_t (*flip)[2 * kTiles]) {
+  const size_t scales = TileCodeBytes<VT>(hd), zeros = scales + static_cast<size_t>(n_vgrp) * 32;
+  uint64_t negative[kMaxGroups] = {};  // q4: slots with negative scales, per group
+  for (int32_t i = 0; i < ns; ++i) {
+    for (int32_t grp = 0; grp < n_vgrp; ++grp) {
+      const __m256i sc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vt[i] + scales + grp * 32));
+      _mm512_store_ps(vscale[grp] + kKVTileSlots * i, _mm512_abs_ps(_mm512_cvtph_ps(sc)));
+      if constexpr (VT == KVType::kQ4) {
+        const __mmask16 neg = _mm256_movepi16_mask(sc);  // f16 sign bits
+        const __m512 z = U8Lanes(vt[i] + zeros + grp * 16);
+        _mm512_store_ps(vzero[grp] + kKVTileSlots * i, _mm512_mask_sub_ps(z, neg, _mm512_set1_ps(15.0f), z));
+        negative[grp] |= static_cast<uint64_t>(neg) << (kKVTileSlots * i);
+      }
+    }
+  }
+  bool mirror = false;
+  if constexpr (VT == KVType::kQ4) {
+    for (int32_t grp = 0; grp < n_vgrp; ++grp) {
+      MirrorMasks(negative[grp], flip[grp]);
+      mirror |= negative[grp] != 0;
+    }
+  }
+  return mirror;
+}
+
+// s_max[g] = the step's largest |S| in value group g; vscale becomes 255 |S| / s_max (0 for an
+// all-zero group).
+inline void NormalizeScales(int32_t n_vgrp, float (*vscale)[kMaxTile], float* s_max) {
+  for (int32_t grp = 0; grp < n_vgrp; ++grp) {
+    s_max[grp] = MaxOf(vscale[grp], kMaxTile);
+    const __m512 norm = _mm512_set1_ps(s_max[grp] > 0 ? 255.0f / s_max[grp] : 0.0f);
+    for (int32_t t = 0; t < kMaxTile; t += 16) {
+      _mm512_store_ps(vscale[grp] + t, _mm512_mul_ps(_mm512_load_ps(vscale[grp] + t), norm));
+    }
+  }
+}
+
+// The step's top score per query head (into top) and the online-softmax update of every head
+// (UpdateMaxima, 16 heads per vector).
+inline void StepMaxima(const float (*p)[kMaxTile], int32_t heads, float* top, float* m, float* corr, float* p_max) {
+  for (int32_t j0 = 0; j0 < heads; j0 += 16) {
+    const int32_t live = std::min<int32_t>(16, heads - j0);
+    __m512 tops = _mm512_setzero_ps();
+    for (int32_t j = 0; j < live; ++j) {
+      top[j0 + j] = MaxOf(p[j0 + j], kMaxTile);
+      tops = _mm512_mask_mov_ps(tops, static_cast<__mmask16>(1u << j), _mm512_set1_ps(top[j0 + j]));
+    }
+    UpdateMaxima(live, tops, m + j0, corr + j0, p_max + j0);
+  }
+}
+
 // Tile addresses of slots c, c + 16, ... (n tiles) of one side and head: one division, then
 // steps through the block table (blocks hold a multiple of 16 slots).
 inline void TileAddresses(const KVView& kv, const KVSideView& s, int32_t h, int32_t c, int32_t n,
@@ -444,7 +500,6 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
   const ScoreTileFn score = ScoreTileFor<KT>(hd, hd / std::min(gk, 64));
   const SumValuesFn sum_values = SumValuesFor<VT>(hd, gv);
   const size_t k_tile = kKVTileSlots * kv.k.row_bytes, v_tile = kKVTileSlots * kv.v.row_bytes;  // bytes
-  const size_t v_scales = TileCodeBytes<VT>(hd), v_zeros = v_scales + static_cast<size_t>(n_vgrp) * 32;
   const int32_t a = t0 / kKVTileSlots * kKVTileSlots;  // first tile's first slot
   const int32_t end = (t1 + kKVTileSlots - 1) / kKVTileSlots * kKVTileSlots;
 
@@ -501,26 +556,7 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
           PrefetchRow(next_v[i + 1], v_tile);
         }
       }
-      uint64_t negative[kMaxGroups] = {};  // q4: slots with negative value scales, per group
-      for (int32_t i = 0; i < ns; ++i) {
-        for (int32_t grp = 0; grp < n_vgrp; ++grp) {
-          const __m256i sc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vt[i] + v_scales + grp * 32));
-          _mm512_store_ps(vscale[grp] + kKVTileSlots * i, _mm512_abs_ps(_mm512_cvtph_ps(sc)));
-          if constexpr (kZeros) {
-            const __mmask16 neg = _mm256_movepi16_mask(sc);  // f16 sign bits
-            const __m512 z = U8Lanes(vt[i] + v_zeros + grp * 16);
-            _mm512_store_ps(vzero[grp] + kKVTileSlots * i, _mm512_mask_sub_ps(z, neg, _mm512_set1_ps(15.0f), z));
-            negative[grp] |= static_cast<uint64_t>(neg) << (kKVTileSlots * i);
-          }
-        }
-      }
-      bool mirror = false;
-      if constexpr (kZeros) {
-        for (int32_t grp = 0; grp < n_vgrp; ++grp) {
-          MirrorMasks(negative[grp], flip[grp]);
-          mirror |= negative[grp] != 0;
-        }
-      }
+      const bool mirror = ReadValueParams<VT>(vt, ns, hd, n_vgrp, vscale, vzero, flip);
       if (lo > 0 || hi < kMaxTile) {  // lanes outside [t0, t1) or past the step's tiles: no weight
         for (int32_t t = 0; t < kMaxTile; ++t) {
           if (t >= lo && t < hi) continue;
@@ -529,20 +565,8 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
         }
       }
       float s_max[kMaxGroups];
-      for (int32_t grp = 0; grp < n_vgrp; ++grp) {
-        s_max[grp] = MaxOf(vscale[grp], kMaxTile);
-        const __m512 norm = _mm512_set1_ps(s_max[grp] > 0 ? 255.0f / s_max[grp] : 0.0f);
-        for (int32_t t = 0; t < kMaxTile; t += 16) _mm512_store_ps(vscale[grp] + t, _mm512_mul_ps(_mm512_load_ps(vscale[grp] + t), norm));
-      }
-      for (int32_t j0 = 0; j0 < group; j0 += 16) {
-        const int32_t live = std::min<int32_t>(16, group - j0);
-        __m512 tops = _mm512_setzero_ps();
-        for (int32_t j = 0; j < live; ++j) {
-          top[j0 + j] = MaxOf(p[j0 + j], kMaxTile);
-          tops = _mm512_mask_mov_ps(tops, static_cast<__mmask16>(1u << j), _mm512_set1_ps(top[j0 + j]));
-        }
-        UpdateMaxima(live, tops, m + first + j0, corr + j0, p_max + j0);
-      }
+      NormalizeScales(n_vgrp, vscale, s_max);
+      StepMaxima(p, group, top, m + first, corr, p_max);
       {
         int32_t j = 0;
         for (; j + 2 <= group; j += 2) ExpRows<2>(p[j], top + j);
