@@ -160,6 +160,11 @@ int Run(BenchArgs a) {
     Summary tok_s;
     size_t kv_bytes = 0;
     double bytes_per_token = 0, roofline = 0;
+    // Against the depth-0 row of the same KV configuration (depth > 0 only; 0 where unknown):
+    // the share of its speed kept, the share the extra KV bytes would keep if they streamed as
+    // fast as depth 0 streams its bytes, and the rate at which they did stream (extra bytes
+    // over extra time per token).
+    double of_depth0 = 0, ceiling_of_depth0 = 0, kv_gb_s = 0;
   };
   std::vector<DepthRow> rows;
   for (const KVCacheOptions& kv : configs) {
@@ -189,13 +194,30 @@ int Run(BenchArgs a) {
     row.tok_s = Summarize(row.rates);
     row.bytes_per_token = static_cast<double>(weight_bytes) + row.kv_bytes;
   }
+  for (DepthRow& row : rows) {
+    const auto base = std::find_if(rows.begin(), rows.end(), [&](const DepthRow& o) {
+      return o.depth == 0 && KVFlags::Describe(o.kv) == KVFlags::Describe(row.kv);
+    });
+    if (row.depth == 0 || base == rows.end() || base->tok_s.median <= 0 || row.tok_s.median <= 0) continue;
+    row.of_depth0 = row.tok_s.median / base->tok_s.median;
+    row.ceiling_of_depth0 = base->bytes_per_token / row.bytes_per_token;
+    const double extra_s = 1.0 / row.tok_s.median - 1.0 / base->tok_s.median;
+    if (extra_s > 0) row.kv_gb_s = (row.bytes_per_token - base->bytes_per_token) / extra_s / 1e9;
+  }
   const double bw = bw_probes.empty() ? 0.0 : *std::max_element(bw_probes.begin(), bw_probes.end());
   for (DepthRow& row : rows) {
     row.roofline = bw > 0 ? bw / row.bytes_per_token : 0.0;
-    std::printf("| tg%d @ depth %d, KV %s | %.1f | %.1f | %.1f | %.1f MB/token, roofline %.1f tok/s, %.0f%% of it |\n",
+    std::printf("| tg%d @ depth %d, KV %s | %.1f | %.1f | %.1f | %.1f MB/token, roofline %.1f tok/s, %.0f%% of it",
                 a.tg, row.depth, KVFlags::Describe(row.kv).c_str(), row.tok_s.median, row.tok_s.min,
                 row.tok_s.max, row.bytes_per_token / 1e6, row.roofline,
                 row.roofline > 0 ? 100.0 * row.tok_s.median / row.roofline : 0.0);
+    if (row.of_depth0 > 0) {
+      std::printf("; %.0f%% of depth 0 (%.0f%% if its KV read as fast as depth 0's bytes", 100.0 * row.of_depth0,
+                  100.0 * row.ceiling_of_depth0);
+      if (row.kv_gb_s > 0) std::printf("; KV at %.1f GB/s", row.kv_gb_s);
+      std::printf(")");
+    }
+    std::printf(" |\n");
   }
   if (!bw_probes.empty()) {
     std::printf("\nbandwidth probes (GB/s):");
@@ -252,7 +274,12 @@ int Run(BenchArgs a) {
          << ", \"kv\": " << Quote(KVFlags::Describe(r.kv)) << ", \"tg_tok_s\": " << r.tok_s.median
          << ", \"tg\": " << J(r.tok_s) << ", \"kv_bytes\": " << r.kv_bytes
          << ", \"bytes_per_token\": " << r.bytes_per_token << ", \"roofline_tok_s\": " << r.roofline
-         << ", \"roofline_fraction\": " << (r.roofline > 0 ? r.tok_s.median / r.roofline : 0) << "}";
+         << ", \"roofline_fraction\": " << (r.roofline > 0 ? r.tok_s.median / r.roofline : 0);
+      if (r.of_depth0 > 0) {
+        js << ", \"of_depth0\": " << r.of_depth0 << ", \"ceiling_of_depth0\": " << r.ceiling_of_depth0
+           << ", \"kv_gb_s\": " << r.kv_gb_s;
+      }
+      js << "}";
     }
     js << "\n  ],\n  \"cache_table\": [";
     for (size_t i = 0; i < table_rows.size(); ++i) {

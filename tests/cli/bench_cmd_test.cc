@@ -66,6 +66,26 @@ TEST(BenchCmd, WritesTheBenchmarkOfRecord) {
       EXPECT_GT(d["kv_bytes"].get<double>(), 0) << what;
     }
   }
+  // Each depth against the depth-0 row of its KV type: the share of speed kept, the share the
+  // extra KV bytes would keep at depth 0's streaming rate, and the rate they streamed at.
+  for (const json& d : j["depth"]) {
+    const std::string what = d["kv"].get<std::string>() + " @ " + d["depth"].dump();
+    if (d["depth"] == 0) {
+      EXPECT_FALSE(d.contains("of_depth0")) << what;
+      continue;
+    }
+    const auto base = std::find_if(j["depth"].begin(), j["depth"].end(),
+                                   [&](const json& o) { return o["depth"] == 0 && o["kv"] == d["kv"]; });
+    ASSERT_NE(base, j["depth"].end()) << what;
+    const double tok = d["tg_tok_s"].get<double>(), tok0 = (*base)["tg_tok_s"].get<double>();
+    const double bytes = d["bytes_per_token"].get<double>(), bytes0 = (*base)["bytes_per_token"].get<double>();
+    EXPECT_NEAR(d["of_depth0"].get<double>(), tok / tok0, 1e-6) << what;
+    EXPECT_NEAR(d["ceiling_of_depth0"].get<double>(), bytes0 / bytes, 1e-6) << what;
+    EXPECT_LT(d["ceiling_of_depth0"].get<double>(), 1.0) << what;
+    const double kv_gb_s = tok < tok0 ? (bytes - bytes0) / (1 / tok - 1 / tok0) / 1e9 : 0.0;
+    EXPECT_NEAR(d["kv_gb_s"].get<double>(), kv_gb_s, 1e-6 * std::max(1.0, kv_gb_s)) << what;
+  }
+  EXPECT_NE(r.out.find("% of depth 0 ("), std::string::npos) << r.out;
   EXPECT_EQ(j["tg_tok_s"], j["depth"][0]["tg_tok_s"]);
   ASSERT_EQ(j["cache_table"].size(), 2u);
   for (const json& row : j["cache_table"]) EXPECT_TRUE(row["same_tokens"].get<bool>());
