@@ -15,30 +15,37 @@ using namespace attention_internal;
 
 constexpr int32_t kMinSlotsPerSplit = 256;  // below this a split costs more than it saves
 
-// One decode query (flash-decoding): the visible slots are split into contiguous ranges, one per
-// thread; each range runs every head block by block (the order a paged block is stored in), and
-// the ranges' softmax states are merged by their running maxima.
+// One decode query (flash-decoding): the visible slots are split into one contiguous range per
+// thread (DecodeSplitStart), and the work items are (range, KV head) pairs, range-major, so that
+// a thread's share is its range for every head, block by block (the order a paged block is
+// stored in): measured faster from DRAM than a thread per group of heads (5.6-5.9 against 6.9
+// ms, 16 layers at depth 16384) or more ranges than threads. A thread slowed by its core leaves
+// whole heads of its range for the others (ThreadPool::ParallelFor). The ranges' softmax states
+// are merged by their running maxima.
 void AttendSplit(const AttentionShape& s, const float* q, int32_t pos, const KVView& kv, float* out,
                  ThreadPool* pool) {
-  const int32_t hd = s.head_dim, heads = s.n_heads;
+  const int32_t hd = s.head_dim, heads = s.n_heads, kv_heads = s.n_kv_heads;
+  const int32_t group = heads / kv_heads;
   const int32_t lo = FirstVisible(s, kv, pos), hi = pos + 1;
-  const int32_t splits = std::max(1, std::min(pool->size(), (hi - lo) / kMinSlotsPerSplit));
+  const int32_t splits = DecodeSplitCount(lo, hi, pool->size());
   // Per split: m[heads], l[heads], acc[heads * hd]. Grows once; no allocation per token after.
   thread_local std::vector<float> state;
   const size_t per_split = static_cast<size_t>(heads) * (hd + 2);
   if (state.size() < per_split * splits) state.resize(per_split * splits);
   float* base = state.data();
-  const int32_t span = (hi - lo + splits - 1) / splits;
-  pool->ParallelFor(splits, [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i) {
-      float* m = base + i * per_split;
+  pool->ParallelFor(static_cast<int64_t>(kv_heads) * splits, [&](int64_t b, int64_t e, int) {
+    for (int64_t item = b; item < e; ++item) {
+      const int32_t i = static_cast<int32_t>(item / kv_heads), h = static_cast<int32_t>(item % kv_heads);
+      const int32_t first = h * group;  // the KV head's first query head
+      float* m = base + i * per_split + first;
       float* l = m + heads;
-      float* acc = l + heads;
-      std::fill(m, m + heads, -std::numeric_limits<float>::infinity());
-      std::fill(l, l + heads, 0.0f);
-      std::fill(acc, acc + static_cast<size_t>(heads) * hd, 0.0f);
-      const int32_t t0 = lo + static_cast<int32_t>(i) * span;
-      AttendSlots(s, q, 0, s.n_kv_heads, t0, std::min(hi, t0 + span), kv, m, l, acc);
+      float* acc = base + i * per_split + 2 * heads + static_cast<size_t>(first) * hd;
+      std::fill(m, m + group, -std::numeric_limits<float>::infinity());
+      std::fill(l, l + group, 0.0f);
+      std::fill(acc, acc + static_cast<size_t>(group) * hd, 0.0f);
+      const int32_t t0 = DecodeSplitStart(lo, hi, splits, i);
+      const int32_t t1 = i + 1 == splits ? hi : DecodeSplitStart(lo, hi, splits, i + 1);
+      if (t0 < t1) AttendSlots(s, q + static_cast<size_t>(first) * hd, h, h + 1, t0, t1, kv, m, l, acc);
     }
   }, 1);
   for (int32_t h = 0; h < heads; ++h) {
@@ -60,6 +67,17 @@ void AttendSplit(const AttentionShape& s, const float* q, int32_t pos, const KVV
 }
 
 }  // namespace
+
+int32_t DecodeSplitCount(int32_t lo, int32_t hi, int32_t threads) {
+  return std::max(1, std::min(threads, (hi - lo) / kMinSlotsPerSplit));
+}
+
+int32_t DecodeSplitStart(int32_t lo, int32_t hi, int32_t splits, int32_t i) {
+  if (i == 0) return lo;
+  const int32_t span = (hi - lo + splits - 1) / splits;
+  // Whole 64-slot steps: a range that began mid-step would score that step's tiles twice.
+  return std::min(hi, (lo + i * span + kMaxTile - 1) / kMaxTile * kMaxTile);
+}
 
 void Attention(const AttentionShape& s, const float* q, int32_t n_q, int32_t q_pos0,
                const KVView& kv, float* out, ThreadPool* pool) {

@@ -34,11 +34,17 @@ bool AttentionRoundsQuery(const KVView& kv);
 // When this is true for the view (tiled q8/q4 sides, tensor/kv_view.h, on builds with AVX-512
 // VNNI), stored values are summed with u8 weights. Each KV head's slots are visited in steps of
 // up to 64 slots starting at a multiple of 16 (at the first visible slot of the query's range,
-// rounded down; a decode query split over threads has one range per thread); within a step, the
+// rounded down; a decode query has one range per split, DecodeSplitStart); within a step, the
 // weight of slot t in value group g is rounded to u = round-half-even(255 * e^(s_t - s_max) *
 // |S_t,g| / max |S_t',g|) over the step's slots in range, s_max their largest score, S the group
 // scales, and counts as u / 255 of the step's largest weight.
 bool AttentionRoundsValueWeights(const KVView& kv);
+// A decode query on `threads` threads splits its visible slots [lo, hi) into this many ranges
+// (one per thread, each of at least 256 slots, or one); range i starts at
+// DecodeSplitStart(lo, hi, splits, i), a multiple of 64 past the first, and ends where range
+// i + 1 starts (the last at hi). Each range keeps its own softmax state.
+int32_t DecodeSplitCount(int32_t lo, int32_t hi, int32_t threads);
+int32_t DecodeSplitStart(int32_t lo, int32_t hi, int32_t splits, int32_t i);
 // Rounds g query elements: scale = absmax / 127, codes = round-half-even(q * 127 / absmax);
 // NaN elements get code 0.
 float RoundQueryGroup(const float* q, int32_t g, int8_t* codes);

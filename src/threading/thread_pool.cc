@@ -2,6 +2,10 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+
+#include "core/status.h"
+
 namespace kvc {
 namespace {
 inline void CpuRelax() {
@@ -12,12 +16,42 @@ inline void CpuRelax() {
 // Spinning keeps dispatch latency in microseconds when cores are free; bounded so that on an
 // oversubscribed machine (shared CI, parallel tests) waiting threads yield their core instead.
 constexpr int kSpinIterations = 1 << 12;
+
+// Chunks per share: enough for a late thread's share to be taken over in pieces, few enough that
+// the claims (one CAS each, on the owner's own cache line) cost nothing next to the work.
+constexpr int64_t kChunksPerShare = 8;
+
+inline uint64_t Pack(int64_t begin, int64_t end) {
+  return static_cast<uint64_t>(begin) << 32 | static_cast<uint32_t>(end);
+}
+inline int64_t BeginOf(uint64_t r) { return static_cast<int64_t>(r >> 32); }
+inline int64_t EndOf(uint64_t r) { return static_cast<int64_t>(r & 0xffffffffu); }
+
+// Claims items of `share`: up to `chunk` from its front (the owner), or from its back (a thief)
+// half of the rest, at least `grain`, so that both finish at about the same time.
+// Returns false once the share is empty.
+inline bool Claim(std::atomic<uint64_t>& share, int64_t chunk, int64_t grain, bool front, int64_t* b,
+                  int64_t* e) {
+  uint64_t r = share.load(std::memory_order_acquire);
+  for (;;) {
+    const int64_t begin = BeginOf(r), end = EndOf(r);
+    if (begin >= end) return false;
+    const int64_t take = std::min(end - begin, front ? chunk : std::max(grain, (end - begin + 1) / 2));
+    const uint64_t next = front ? Pack(begin + take, end) : Pack(begin, end - take);
+    if (share.compare_exchange_weak(r, next, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      *b = front ? begin : end - take;
+      *e = front ? begin + take : end;
+      return true;
+    }
+  }
+}
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::thread::hardware_concurrency());
   if (n_threads <= 0) n_threads = 1;
   n_threads_ = n_threads;
+  shares_ = std::make_unique<Share[]>(n_threads_);
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
@@ -80,18 +114,30 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
     fn(0, n, 0);
     return;
   }
+  KVC_CHECK(n < (int64_t{1} << 31));  // a share packs its bounds into 32 bits each
+  int64_t chunk = grain;
+  for (int t = 0; t < parts; ++t) {
+    int64_t b, e;
+    SplitRange(n, parts, t, &b, &e);
+    shares_[t].range.store(Pack(b, e), std::memory_order_relaxed);
+    chunk = std::max(chunk, (e - b + kChunksPerShare - 1) / kChunksPerShare);
+  }
   // One pointer of capture keeps the std::function inline (no heap allocation per loop).
   struct Loop {
-    int64_t n;
     int parts;
+    int64_t chunk, grain;
+    Share* shares;
     const std::function<void(int64_t, int64_t, int)>* fn;
-  } loop{n, parts, &fn};
+  } loop{parts, chunk, grain, shares_.get(), &fn};
   const Loop* lp = &loop;
-  RunOnAll([lp](int t) {
+  RunOnAll([lp](int t) {  // RunOnAll publishes the shares to the workers
     if (t >= lp->parts) return;
     int64_t b, e;
-    SplitRange(lp->n, lp->parts, t, &b, &e);
-    (*lp->fn)(b, e, t);
+    while (Claim(lp->shares[t].range, lp->chunk, lp->grain, true, &b, &e)) (*lp->fn)(b, e, t);
+    for (int i = 1; i < lp->parts; ++i) {
+      std::atomic<uint64_t>& other = lp->shares[(t + i) % lp->parts].range;
+      while (Claim(other, lp->chunk, lp->grain, false, &b, &e)) (*lp->fn)(b, e, t);
+    }
   });
 }
 

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -23,10 +24,13 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Runs fn(begin, end, thread_index) over [0, n) split into contiguous chunks, one chunk per
-  // thread, and returns when all are done. Each thread gets at least `grain` items, so small
-  // loops run on fewer threads (or inline) instead of paying for a dispatch that costs more than
-  // the work. Not reentrant: do not call from inside fn.
+  // Runs fn(begin, end, thread_index) over [0, n), every index exactly once, and returns when
+  // all are done. Each participating thread owns a contiguous share and runs it front to back in
+  // chunks; a thread that finishes early takes chunks from the back of a share still in work, so
+  // a thread slowed by its core (a noisy neighbour, a smaller core) does not hold up the loop.
+  // fn may thus run several times per thread, always on contiguous ranges. Each thread's share
+  // is at least `grain` items, so small loops run on fewer threads (or inline) instead of paying
+  // for a dispatch that costs more than the work. Not reentrant: do not call from inside fn.
   void ParallelFor(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
                    int64_t grain = 1);
 
@@ -43,6 +47,13 @@ class ThreadPool {
 
  private:
   void WorkerLoop(int index);
+
+  // A thread's share of a ParallelFor, [begin, end) packed into one word so that the owner
+  // (taking from the front) and a thief (taking from the back) claim items with one CAS.
+  struct alignas(64) Share {
+    std::atomic<uint64_t> range{0};
+  };
+  std::unique_ptr<Share[]> shares_;
 
   int n_threads_;
   std::vector<std::thread> workers_;

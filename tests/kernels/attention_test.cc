@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -58,16 +59,18 @@ std::vector<float> ReadSlot(const KVView& kv, const KVSideView& s, int32_t h, in
 }
 
 // Where the tiled kernel cuts [lo, hi) into steps for one query: a decode query (n_q == 1) is
-// split into one range per thread of at least 256 slots (2 threads here); a range's stored slots
-// go in steps of up to 64 slots starting at multiples of 16 (the range's first slot rounded
-// down). Only stored steps round value weights (AttentionRoundsValueWeights).
+// split into ranges (DecodeSplitStart, 2 threads here); a range's stored slots go in steps of up
+// to 64 slots starting at multiples of 16 (the range's first slot rounded down). Only stored
+// steps round value weights (AttentionRoundsValueWeights).
 std::vector<std::pair<int32_t, int32_t>> KernelTiles(int32_t lo, int32_t hi, int32_t n_q,
                                                      int32_t n_stored) {
-  const int32_t splits = n_q == 1 ? std::max(1, std::min(2, (hi - lo) / 256)) : 1;
-  const int32_t span = (hi - lo + splits - 1) / splits;
+  const int32_t splits = n_q == 1 ? DecodeSplitCount(lo, hi, 2) : 1;
   std::vector<std::pair<int32_t, int32_t>> tiles;
-  for (int32_t a = lo; a < hi; a += span) {
-    const int32_t b = std::min(hi, a + span), stored = std::min(b, n_stored);
+  for (int32_t i = 0; i < splits; ++i) {
+    const int32_t a = DecodeSplitStart(lo, hi, splits, i);
+    const int32_t b = i + 1 == splits ? hi : DecodeSplitStart(lo, hi, splits, i + 1);
+    if (a >= b) continue;
+    const int32_t stored = std::min(b, n_stored);
     for (int32_t c0 = a / 16 * 16; c0 < stored; c0 += 64) {
       tiles.emplace_back(std::max(a, c0), std::min(stored, c0 + 64));
     }
@@ -294,6 +297,25 @@ TEST(AttentionKernel, DecodeSplitAcrossThreads) {
   Check({8, 2, 64, KVType::kF16, KVType::kF16}, 1100, 1);
   Check({8, 2, 64, KVType::kQ4, KVType::kQ4, KVGrouping::kPerToken, KVLayout::kPaged, 16, 128}, 1100, 1);
   Check({8, 2, 64, KVType::kQ8, KVType::kQ8, KVGrouping::kPerToken, KVLayout::kContiguous, 16, 0, 700}, 1300, 1);
+}
+
+TEST(AttentionKernel, DecodeSplitsCoverTheSlotsInWholeSteps) {
+  EXPECT_EQ(DecodeSplitCount(0, 200, 2), 1);    // under 256 slots: one range
+  EXPECT_EQ(DecodeSplitCount(0, 16385, 2), 2);  // one per thread
+  EXPECT_EQ(DecodeSplitCount(0, 700, 4), 2);    // of at least 256 slots
+  EXPECT_EQ(DecodeSplitCount(100, 16385, 1), 1);
+  for (const auto& [lo, hi, threads] : {std::tuple{0, 1100, 4}, {37, 16385, 2}, {700, 1301, 3}, {5, 9000, 8}}) {
+    const int32_t splits = DecodeSplitCount(lo, hi, threads);
+    int32_t prev = DecodeSplitStart(lo, hi, splits, 0);
+    EXPECT_EQ(prev, lo);
+    for (int32_t i = 1; i < splits; ++i) {
+      const int32_t start = DecodeSplitStart(lo, hi, splits, i);
+      EXPECT_EQ(start % 64, 0) << lo << " " << hi << " split " << i;
+      EXPECT_GT(start, prev) << lo << " " << hi << " split " << i;
+      EXPECT_LT(start, hi);
+      prev = start;
+    }
+  }
 }
 
 TEST(AttentionKernel, RoundQueryGroup) {
