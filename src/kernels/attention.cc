@@ -18,10 +18,10 @@ constexpr int32_t kMinSlotsPerSplit = 256;  // below this a split costs more tha
 // One decode query (flash-decoding): the visible slots are split into one contiguous range per
 // thread (DecodeSplitStart), and the work items are (range, KV head) pairs, range-major, so that
 // a thread's share is its range for every head, block by block (the order a paged block is
-// stored in): measured faster from DRAM than a thread per group of heads (5.6-5.9 against 6.9
-// ms, 16 layers at depth 16384) or more ranges than threads. A thread slowed by its core leaves
-// whole heads of its range for the others (ThreadPool::ParallelFor). The ranges' softmax states
-// are merged by their running maxima.
+// stored in): measured faster from DRAM than a thread per group of heads (q8: 5.6-5.9 against
+// 6.9-7.1 ms, 16 layers at depth 16384) or more ranges than threads. A thread slowed by its core
+// leaves whole heads of its range for the others (ThreadPool::ParallelFor). The ranges' softmax
+// states are merged by their running maxima.
 void AttendSplit(const AttentionShape& s, const float* q, int32_t pos, const KVView& kv, float* out,
                  ThreadPool* pool) {
   const int32_t hd = s.head_dim, heads = s.n_heads, kv_heads = s.n_kv_heads;

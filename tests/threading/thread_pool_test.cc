@@ -62,14 +62,18 @@ TEST(ThreadPool, ParallelForCoversEveryIndexOnce) {
       std::vector<int> hits;
       const std::vector<Chunk> chunks = RunLoop(&pool, n, 1, &hits);
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1) << threads << " threads, n " << n;
-      // Contiguous, non-empty chunks on valid threads; at most kChunksPerShare (8) per share,
-      // plus a share's remainder taken over by other threads.
+      // Contiguous, non-empty chunks on valid threads. Per share: at most 8 claims by its owner
+      // (kChunksPerShare), and at most floor(log2(share)) + 1 by others, since each of those
+      // takes at least half of what is left.
       for (const Chunk& c : chunks) {
         EXPECT_LT(c.begin, c.end);
         EXPECT_GE(c.thread, 0);
         EXPECT_LT(c.thread, threads);
       }
-      EXPECT_LE(static_cast<int64_t>(chunks.size()), std::min<int64_t>(n, threads) * 9);
+      const int64_t share = (n + threads - 1) / threads;
+      int64_t log2 = 0;
+      while ((int64_t{2} << log2) <= share) ++log2;
+      EXPECT_LE(static_cast<int64_t>(chunks.size()), std::min<int64_t>(n, threads) * (8 + log2 + 1));
     }
   }
 }
