@@ -7,11 +7,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <thread>
 #include <cstdlib>
 #include <mutex>
 #include <new>
-#include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -109,7 +108,7 @@ TEST(ThreadPool, AnIdleThreadTakesOverASlowShare) {
     }
   });
   ASSERT_TRUE(taken.load()) << "the worker never took over part of the caller's share";
-  // The caller ran only its first chunk of the first half; the worker the whole second half.
+  // The caller ran the first chunk; the worker ran its own half and took the end of the caller's.
   EXPECT_EQ(ran_on[0].load(), 0);
   EXPECT_EQ(ran_on[n / 2 - 1].load(), 1);
   for (int64_t i = n / 2; i < n; ++i) EXPECT_EQ(ran_on[i].load(), 1) << i;
