@@ -155,6 +155,7 @@ int Run(BenchArgs a) {
 
   struct DepthRow {
     KVCacheOptions kv;
+    size_t config;  // index into configs
     int32_t depth;
     std::vector<double> rates;
     Summary tok_s;
@@ -167,13 +168,13 @@ int Run(BenchArgs a) {
     double of_depth0 = 0, ceiling_of_depth0 = 0, kv_gb_s = 0;
   };
   std::vector<DepthRow> rows;
-  for (const KVCacheOptions& kv : configs) {
+  for (size_t ci = 0; ci < configs.size(); ++ci) {
     for (int32_t d : depths.value()) {
       if (d + a.tg + 1 > c.context_length && c.arch == Arch::kGpt2) {
         std::printf("| tg%d @ %d | (beyond gpt2's %d learned positions) | | | |\n", a.tg, d, c.context_length);
         continue;
       }
-      rows.push_back({kv, d, {}, {}});
+      rows.push_back({configs[ci], ci, d, {}, {}});
     }
   }
   // Round-robin: each round runs every configuration once (round 0 is the warm-up), so a slow
@@ -196,7 +197,7 @@ int Run(BenchArgs a) {
   }
   for (DepthRow& row : rows) {
     const auto base = std::find_if(rows.begin(), rows.end(), [&](const DepthRow& o) {
-      return o.depth == 0 && KVFlags::Describe(o.kv) == KVFlags::Describe(row.kv);
+      return o.depth == 0 && o.config == row.config;
     });
     if (row.depth == 0 || base == rows.end() || base->tok_s.median <= 0 || row.tok_s.median <= 0) continue;
     row.of_depth0 = row.tok_s.median / base->tok_s.median;
