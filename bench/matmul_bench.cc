@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/huge_pages.h"
 #include "kernels/bandwidth.h"
 #include "kernels/matmul.h"
 #include "quant/quantize.h"
@@ -29,14 +30,18 @@ ThreadPool& Pool() {
   return pool;
 }
 
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
+struct HugeFree {
+  size_t mapped = 0;
+  void operator()(void* p) const { FreeHugePages(p, mapped); }
 };
-using Buffer = std::unique_ptr<uint8_t[], AlignedFree>;
+using Buffer = std::unique_ptr<uint8_t[], HugeFree>;
 
+// Huge pages where granted, as the engine loads weights (--no-mmap) and pages its KV pool.
 Buffer Alloc(size_t bytes) {
-  const size_t rounded = (bytes + 4095) / 4096 * 4096;
-  return Buffer(static_cast<uint8_t*>(std::aligned_alloc(4096, rounded)));
+  size_t mapped = 0;
+  uint8_t* p = AllocateHugePages(bytes, &mapped);
+  if (p == nullptr) throw std::bad_alloc();
+  return Buffer(p, HugeFree{mapped});
 }
 
 std::vector<float> RandomVector(int64_t n, uint32_t seed) {
@@ -141,6 +146,67 @@ void BM_MatVecVsRead(benchmark::State& state, DType type, int64_t rows, int64_t 
   state.counters["threads"] = pool.size();
 }
 
+// The seven decode products of one llama-3.2-1b layer (Q, K, V, O, gate, up, down), weights
+// streamed from DRAM through copies of the layer, alternated with a streaming read of the same
+// bytes as in BM_MatVecVsRead. shared:1 runs Q/K/V and gate/up as one parallel loop each
+// (MatMulShared), shared:0 as one loop per matrix: what a decode step's dispatches and barriers
+// cost against the bytes.
+void BM_DecodeLayerVsRead(benchmark::State& state, DType type) {
+  const bool shared = state.range(0) != 0;
+  const int64_t d = 2048, kv = 512, f = 8192;
+  const int64_t shapes[7][2] = {{d, d}, {kv, d}, {kv, d}, {d, d}, {f, d}, {f, d}, {d, f}};
+  size_t layer_bytes = 0;
+  for (const auto& s : shapes) layer_bytes += RowBytes(type, s[1]) * s[0];
+  const int copies = static_cast<int>(kColdBytes / layer_bytes) + 1;
+  std::vector<Weights> w;
+  for (const auto& s : shapes) {
+    w.push_back(MakeWeights(type, s[0], s[1], RowBytes(type, s[1]) * s[0] * copies));
+  }
+  const std::vector<float> x = RandomVector(f, 2);
+  std::vector<float> q(d), k(kv), v(kv), o(d), g(f), u(f), down(d);
+  ThreadPool& pool = Pool();
+  const size_t share = (layer_bytes / pool.size() + 127) / 128 * 128;
+  const size_t read_copies = std::max<size_t>(2, kColdBytes / (share * pool.size()));
+  const Buffer rd = Alloc(share * pool.size() * read_copies);
+  std::memset(rd.get(), 1, share * pool.size() * read_copies);
+  std::vector<double> mv, ratio;
+  int i = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (shared) {  // as src/model/transformer.cc runs a layer
+      const MatView qkv[3] = {w[0].View(i), w[1].View(i), w[2].View(i)};
+      float* const qkv_out[3] = {q.data(), k.data(), v.data()};
+      MatMulShared(qkv, x.data(), 1, qkv_out, &pool);
+    } else {
+      for (int m = 0; m < 3; ++m) MatVec(w[m].View(i), x.data(), (m == 0 ? q : m == 1 ? k : v).data(), &pool);
+    }
+    MatVec(w[3].View(i), q.data(), o.data(), &pool);
+    if (shared) {
+      const MatView gu[2] = {w[4].View(i), w[5].View(i)};
+      float* const gu_out[2] = {g.data(), u.data()};
+      MatMulShared(gu, o.data(), 1, gu_out, &pool);
+    } else {
+      MatVec(w[4].View(i), o.data(), g.data(), &pool);
+      MatVec(w[5].View(i), o.data(), u.data(), &pool);
+    }
+    MatVec(w[6].View(i), x.data(), down.data(), &pool);
+    const auto t1 = std::chrono::steady_clock::now();
+    const uint8_t* base = rd.get() + (i % read_copies) * share * pool.size();
+    pool.RunOnAll([&](int t) { benchmark::DoNotOptimize(StreamRead(base + t * share, share)); });
+    const auto t2 = std::chrono::steady_clock::now();
+    ++i;
+    mv.push_back(layer_bytes / std::chrono::duration<double>(t1 - t0).count());
+    ratio.push_back(mv.back() / (share * pool.size() / std::chrono::duration<double>(t2 - t1).count()));
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  state.counters["layer_GBps"] = median(mv) * 1e-9;
+  state.counters["ratio"] = median(ratio);
+  state.counters["threads"] = pool.size();
+}
+
 // Few tokens (batched decode, short prompts), weights streamed from DRAM: where the packed GEMM
 // starts to beat the streaming kernel (kGemmMinTokens* in src/kernels/matmul_internal.h).
 void BM_MatMulSmallN(benchmark::State& state, DType type) {
@@ -189,6 +255,16 @@ const int kRegistered = [] {
           ->UseRealTime()
           ->MinTime(1.0);
     }
+  }
+  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+    const std::string name = "BM_DecodeLayerVsRead/" + std::string(DTypeName(t));
+    benchmark::RegisterBenchmark(name.c_str(), BM_DecodeLayerVsRead, t)
+        ->ArgName("shared")
+        ->Arg(0)
+        ->Arg(1)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime()
+        ->MinTime(1.0);
   }
   const DType types[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
   const int64_t shapes[][2] = {{2048, 2048}, {512, 2048}, {8192, 2048}, {2048, 8192}, {32000, 2048}};

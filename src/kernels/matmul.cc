@@ -2,9 +2,12 @@
 // and runs the best kernel the build's ISA allows.
 #include "kernels/matmul.h"
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "core/fp16.h"
+#include "core/status.h"
 #include "kernels/matmul_internal.h"
 
 #if defined(KVC_MATMUL_BF16)
@@ -50,8 +53,6 @@ QuantizedActs QuantizeActs(const float* x, int64_t n, int64_t cols, ScratchBuffe
 
 namespace {
 
-using RowsFn = void (*)(const MatMulArgs&, int64_t, int64_t);
-
 #if defined(KVC_MATMUL_BF16)
 // X as bf16 (round to nearest even), rows padded to 32 elements with zeros.
 const uint16_t* ConvertToBf16(const float* x, int64_t n, int64_t cols, int64_t stride,
@@ -76,18 +77,38 @@ const uint16_t* ConvertToBf16(const float* x, int64_t n, int64_t cols, int64_t s
 }  // namespace
 }  // namespace internal
 
-void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
+namespace {
+
+// One product's kernel and its share of the shared parallel loop.
+struct Product {
+  internal::MatMulArgs args;
+  internal::RowsFn fn;
+  int64_t units;  // rows, or panels of rows for the packed kernels
+};
+
+}  // namespace
+
+void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::span<float* const> ys,
+                  ThreadPool* pool) {
   using namespace internal;
-  if (n <= 0 || w.rows <= 0) return;
+  KVC_CHECK(ws.size() == ys.size() && ws.size() <= kMaxSharedProducts);
+  if (n <= 0 || ws.empty()) return;
+  const DType type = ws[0].type;
+  const int64_t cols = ws[0].cols;
+  for (const MatView& w : ws) {
+    KVC_CHECK(w.cols == cols);
+    if (w.type != type) {  // the input is prepared differently for each: one loop each
+      for (size_t i = 0; i < ws.size(); ++i) MatMul(ws[i], x, n, ys[i], pool);
+      return;
+    }
+  }
   // Scratch lives on the calling thread and is reused by every later call.
   thread_local ScratchBuffer act_buf;
   MatMulArgs a;
-  a.w = w;
   a.x = x;
   a.n = n;
-  a.y = y;
-  const bool quantized = w.type == DType::kQ8_0 || w.type == DType::kQ4_0;
-  if (quantized) a.qx = QuantizeActs(x, n, w.cols, &act_buf, pool);
+  const bool quantized = type == DType::kQ8_0 || type == DType::kQ4_0;
+  if (quantized) a.qx = QuantizeActs(x, n, cols, &act_buf, pool);
 
   RowsFn rows_fn = GenericRows;
 #if defined(KVC_MATMUL_AVX512)
@@ -96,28 +117,54 @@ void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* p
 #if defined(KVC_MATMUL_VNNI)
   if (quantized) rows_fn = Avx512RowsQ;
   thread_local ScratchBuffer q4_buf;
-  if (w.type == DType::kQ4_0) a.xq4 = PackActsQ4(a.qx, n, w.cols, &q4_buf, &a.xq4_stride);
+  if (type == DType::kQ4_0) a.xq4 = PackActsQ4(a.qx, n, cols, &q4_buf, &a.xq4_stride);
 #endif
 #if defined(KVC_MATMUL_BF16)
-  if (w.type == DType::kBF16) {
-    a.xbf_stride = RoundUp(w.cols, 32);
-    a.xbf = ConvertToBf16(x, n, w.cols, a.xbf_stride, &act_buf);
+  if (type == DType::kBF16) {
+    a.xbf_stride = RoundUp(cols, 32);
+    a.xbf = ConvertToBf16(x, n, cols, a.xbf_stride, &act_buf);
   }
 #endif
 
-  int64_t units = w.rows;  // rows, or panels of rows for the packed kernels
-  double work_per_unit = static_cast<double>(n) * w.cols;
+  int64_t rows_per_unit = 1;
+  double work_per_unit = static_cast<double>(n) * cols;
 #if defined(KVC_MATMUL_AVX512)
   if (n >= (quantized ? kGemmMinTokensQuant : kGemmMinTokensFloat) && (!quantized || kVnni)) {
     rows_fn = Avx512PackedGemm;
-    units = (w.rows + kGemmPanelRows - 1) / kGemmPanelRows;
+    rows_per_unit = kGemmPanelRows;
     work_per_unit *= kGemmPanelRows;
   }
 #endif
-  // Capture only two pointers so std::function stores the lambda without allocating.
-  const MatMulArgs* ap = &a;
-  pool->ParallelFor(units, [ap, rows_fn](int64_t r0, int64_t r1, int) { rows_fn(*ap, r0, r1); },
-                    ThreadPool::GrainFor(work_per_unit));
+  // The products' units are numbered one after another, so a thread's share may span two
+  // matrices and one dispatch (and one barrier) serves them all.
+  std::array<Product, kMaxSharedProducts> products;
+  int64_t total = 0;
+  for (size_t i = 0; i < ws.size(); ++i) {
+    products[i] = {a, rows_fn, (ws[i].rows + rows_per_unit - 1) / rows_per_unit};
+    products[i].args.w = ws[i];
+    products[i].args.y = ys[i];
+    total += products[i].units;
+  }
+  struct Loop {
+    const Product* products;
+    size_t count;
+  } loop{products.data(), ws.size()};
+  // Capture only one pointer so std::function stores the lambda without allocating.
+  const Loop* lp = &loop;
+  pool->ParallelFor(total, [lp](int64_t u0, int64_t u1, int) {
+    int64_t first = 0;
+    for (size_t i = 0; i < lp->count && first < u1; ++i) {
+      const Product& p = lp->products[i];
+      const int64_t b = std::max(u0, first), e = std::min(u1, first + p.units);
+      if (b < e) p.fn(p.args, b - first, e - first);
+      first += p.units;
+    }
+  }, ThreadPool::GrainFor(work_per_unit));
+}
+
+void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
+  float* const ys[1] = {y};
+  MatMulShared(std::span<const MatView>(&w, 1), x, n, ys, pool);
 }
 
 void MatVec(const MatView& w, const float* x, float* y, ThreadPool* pool) {

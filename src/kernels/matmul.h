@@ -20,7 +20,9 @@
 //    quantization error (the same scheme as llama.cpp's Q8_0 activations).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "tensor/mat_view.h"
 #include "threading/thread_pool.h"
@@ -33,5 +35,13 @@ void MatVec(const MatView& w, const float* x, float* y, ThreadPool* pool);
 // Y[t, r] = sum_c W[r, c] * X[t, c] for n tokens.  X: [n, w.cols], Y: [n, w.rows], row-major f32.
 // With n == 1 this is MatVec. Y must not alias X.
 void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* pool);
+
+// MatMul(ws[i], x, n, ys[i]) for every i, as one parallel loop over all their rows: the input is
+// quantized once, and decode pays one dispatch and one barrier instead of one per matrix (for
+// a layer's Q, K and V, or its gate and up projections). All have X's width; matrices of
+// different types fall back to one MatMul each.
+constexpr size_t kMaxSharedProducts = 4;
+void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::span<float* const> ys,
+                  ThreadPool* pool);
 
 }  // namespace kvc

@@ -85,6 +85,8 @@ struct MatMulArgs {
   float* y = nullptr;
 };
 
+using RowsFn = void (*)(const MatMulArgs& a, int64_t r0, int64_t r1);
+
 // Streaming row order for [r0, r1): rows are paired from the two halves of the range and each
 // pair is processed in lockstep, so every thread reads two interleaved sequential streams
 // (measured faster from DRAM than one, and than four or more). Tokens loop inside, so for small

@@ -131,9 +131,9 @@ void Transformer::AttentionBlock(int32_t l, std::span<const SeqChunk> batch, int
       std::memcpy(v_.data() + t * kvd, row + qd + kvd, kvd * sizeof(float));
     }
   } else {
-    MatMul(L.wq, xb_.data(), n, q_.data(), pool_);
-    MatMul(L.wk, xb_.data(), n, k_.data(), pool_);
-    MatMul(L.wv, xb_.data(), n, v_.data(), pool_);
+    const MatView qkv[3] = {L.wq, L.wk, L.wv};
+    float* const qkv_out[3] = {q_.data(), k_.data(), v_.data()};
+    MatMulShared(qkv, xb_.data(), n, qkv_out, pool_);
     for (int64_t t = 0; t < n; ++t) {
       float* q = q_.data() + t * qd;
       float* k = k_.data() + t * kvd;
@@ -184,8 +184,9 @@ void Transformer::FeedForwardBlock(int32_t l, int64_t n) {
       Gelu(h, f);
     }
   } else {
-    MatMul(L.w_gate, xb_.data(), n, h1_.data(), pool_);
-    MatMul(L.w_up, xb_.data(), n, h2_.data(), pool_);
+    const MatView gate_up[2] = {L.w_gate, L.w_up};
+    float* const gate_up_out[2] = {h1_.data(), h2_.data()};
+    MatMulShared(gate_up, xb_.data(), n, gate_up_out, pool_);
     for (int64_t t = 0; t < n; ++t) SiluMul(h1_.data() + t * f, h2_.data() + t * f, f);
   }
   MatMul(L.w_down, h1_.data(), n, xb_.data(), pool_);

@@ -246,6 +246,59 @@ TEST_P(MatMulTest, MatchesMatVecPerToken) {
   }
 }
 
+// Products sharing an input in one parallel loop give each matrix's own MatMul bit for bit: a
+// row's arithmetic does not depend on which thread or chunk computes it, whether a thread's
+// share spans two matrices or not.
+TEST_P(MatMulTest, SharedInputMatchesOneProductEach) {
+  const DType type = GetParam();
+  std::mt19937 rng(21);
+  const int64_t cols = 1024;
+  const int64_t rows[3] = {70, 33, 5};
+  std::vector<std::vector<uint8_t>> wb;
+  MatView ws[3];
+  for (int i = 0; i < 3; ++i) {
+    wb.push_back(MakeWeights(type, rows[i], cols, &rng));
+    ws[i] = {type, wb[i].data(), rows[i], cols};
+  }
+  for (int64_t n : {1, 3, 8}) {
+    const std::vector<float> x = MakeActs(n, cols, &rng);
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      std::vector<float> shared[3], alone[3];
+      float* outs[3];
+      for (int i = 0; i < 3; ++i) {
+        shared[i].assign(rows[i] * n, -1.0f);
+        alone[i].assign(rows[i] * n, -2.0f);
+        outs[i] = shared[i].data();
+        MatMul(ws[i], x.data(), n, alone[i].data(), &pool);
+      }
+      MatMulShared(ws, x.data(), n, outs, &pool);
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(0, std::memcmp(shared[i].data(), alone[i].data(), shared[i].size() * sizeof(float)))
+            << "matrix " << i << ", n " << n << ", threads " << threads;
+      }
+    }
+  }
+}
+
+// Matrices of different types need the input prepared differently; they still get their
+// products, one loop each.
+TEST(MatMulSharedTest, MixedTypesFallBack) {
+  std::mt19937 rng(22);
+  const std::vector<uint8_t> a = MakeWeights(DType::kQ8_0, 40, 512, &rng);
+  const std::vector<uint8_t> b = MakeWeights(DType::kF16, 24, 512, &rng);
+  const std::vector<float> x = MakeActs(2, 512, &rng);
+  ThreadPool pool(2);
+  const MatView ws[2] = {{DType::kQ8_0, a.data(), 40, 512}, {DType::kF16, b.data(), 24, 512}};
+  std::vector<float> y0(2 * 40), y1(2 * 24), r0(y0.size()), r1(y1.size());
+  float* const outs[2] = {y0.data(), y1.data()};
+  MatMulShared(ws, x.data(), 2, outs, &pool);
+  MatMul(ws[0], x.data(), 2, r0.data(), &pool);
+  MatMul(ws[1], x.data(), 2, r1.data(), &pool);
+  EXPECT_EQ(y0, r0);
+  EXPECT_EQ(y1, r1);
+}
+
 std::string TypeName(const ::testing::TestParamInfo<DType>& info) {
   return std::string(DTypeName(info.param));
 }
