@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "cli/command.h"
@@ -120,14 +121,17 @@ int Run(BenchArgs a) {
               a.no_mmap ? "loaded into huge-page memory (--no-mmap)" : "memory-mapped");
 
   // Streaming bandwidth over a buffer far larger than the caches, probed before the tests and
-  // again after each decode test: on a shared machine another tenant can hold half of it for
-  // minutes, so the roofline uses the best probe of the run (what the machine can deliver), and
-  // every probe goes into the JSON.
+  // again after each round of decode tests: on a shared machine another tenant can hold half of
+  // it for minutes, so the roofline uses the best probe of the run (what the machine can
+  // deliver), and every probe goes into the JSON. Each decode run is also followed by a short
+  // probe of its own, for the share of the bandwidth it reached at that moment (paired).
+  std::unique_ptr<ReadBandwidthProbe> probe;
+  if (a.bandwidth_gib > 0) {
+    probe = std::make_unique<ReadBandwidthProbe>(&pool, static_cast<size_t>(a.bandwidth_gib * (1ull << 30)));
+  }
   std::vector<double> bw_probes;
   auto probe_bandwidth = [&] {
-    if (a.bandwidth_gib > 0) {
-      bw_probes.push_back(MeasureReadBandwidth(&pool, static_cast<size_t>(a.bandwidth_gib * (1ull << 30)), 5));
-    }
+    if (probe) bw_probes.push_back(probe->Measure(5));
   };
   probe_bandwidth();
   const size_t weight_bytes = DecodeWeightBytes(model);
@@ -158,6 +162,7 @@ int Run(BenchArgs a) {
     size_t config;  // index into configs
     int32_t depth;
     std::vector<double> rates;
+    std::vector<double> probes;  // bytes/s read by the probe right after each rate's run
     Summary tok_s;
     size_t kv_bytes = 0;
     double bytes_per_token = 0, roofline = 0;
@@ -166,6 +171,10 @@ int Run(BenchArgs a) {
     // fast as depth 0 streams its bytes, and the rate at which they did stream (extra bytes
     // over extra time per token).
     double of_depth0 = 0, ceiling_of_depth0 = 0, kv_gb_s = 0;
+    // Medians over the rounds of ratios taken moments apart, robust to the machine's load
+    // changing between rows: this run's share of the bandwidth probed right after it, and that
+    // share against the depth-0 row's in the same round.
+    double paired_fraction = 0, paired_of_depth0 = 0;
   };
   std::vector<DepthRow> rows;
   for (size_t ci = 0; ci < configs.size(); ++ci) {
@@ -187,13 +196,23 @@ int Run(BenchArgs a) {
       auto r = BenchDecodeOnce(tf, row.kv, row.depth, a.tg, 5 + round);
       if (!r.ok()) return Fail(r.status().message());
       row.kv_bytes = r->kv_bytes;
-      if (round > 0) row.rates.push_back(r->tok_s);
+      if (round > 0) {
+        row.rates.push_back(r->tok_s);
+        if (probe) row.probes.push_back(probe->Measure(2));
+      }
     }
     if (round > 0) probe_bandwidth();
   }
+  // The share of the probed bandwidth reached in round i.
+  auto share = [](const DepthRow& row, size_t i) {
+    return row.probes[i] > 0 ? row.rates[i] * row.bytes_per_token / row.probes[i] : 0.0;
+  };
   for (DepthRow& row : rows) {
     row.tok_s = Summarize(row.rates);
     row.bytes_per_token = static_cast<double>(weight_bytes) + row.kv_bytes;
+    std::vector<double> shares;
+    for (size_t i = 0; i < row.probes.size(); ++i) shares.push_back(share(row, i));
+    if (!shares.empty()) row.paired_fraction = Summarize(shares).median;
   }
   for (DepthRow& row : rows) {
     const auto base = std::find_if(rows.begin(), rows.end(), [&](const DepthRow& o) {
@@ -204,6 +223,12 @@ int Run(BenchArgs a) {
     row.ceiling_of_depth0 = base->bytes_per_token / row.bytes_per_token;
     const double extra_s = 1.0 / row.tok_s.median - 1.0 / base->tok_s.median;
     if (extra_s > 0) row.kv_gb_s = (row.bytes_per_token - base->bytes_per_token) / extra_s / 1e9;
+    std::vector<double> kept;  // tok/s over the probe, against depth 0's in the same round
+    for (size_t i = 0; i < row.probes.size() && i < base->probes.size(); ++i) {
+      const double b = share(*base, i) / base->bytes_per_token;
+      if (b > 0) kept.push_back(share(row, i) / row.bytes_per_token / b);
+    }
+    if (!kept.empty()) row.paired_of_depth0 = Summarize(kept).median;
   }
   const double bw = bw_probes.empty() ? 0.0 : *std::max_element(bw_probes.begin(), bw_probes.end());
   for (DepthRow& row : rows) {
@@ -212,9 +237,13 @@ int Run(BenchArgs a) {
                 a.tg, row.depth, KVFlags::Describe(row.kv).c_str(), row.tok_s.median, row.tok_s.min,
                 row.tok_s.max, row.bytes_per_token / 1e6, row.roofline,
                 row.roofline > 0 ? 100.0 * row.tok_s.median / row.roofline : 0.0);
+    if (row.paired_fraction > 0) {
+      std::printf(" (%.0f%% of the bandwidth probed right after each run)", 100.0 * row.paired_fraction);
+    }
     if (row.of_depth0 > 0) {
-      std::printf("; %.0f%% of depth 0 (%.0f%% if its KV read as fast as depth 0's bytes", 100.0 * row.of_depth0,
-                  100.0 * row.ceiling_of_depth0);
+      std::printf("; %.0f%% of depth 0", 100.0 * row.of_depth0);
+      if (row.paired_of_depth0 > 0) std::printf(" (%.0f%% paired by round)", 100.0 * row.paired_of_depth0);
+      std::printf(" (%.0f%% if its KV read as fast as depth 0's bytes", 100.0 * row.ceiling_of_depth0);
       if (row.kv_gb_s > 0) std::printf("; KV at %.1f GB/s", row.kv_gb_s);
       std::printf(")");
     }
@@ -267,18 +296,24 @@ int Run(BenchArgs a) {
        << ",\n  \"bytes_per_token\": " << (first ? first->bytes_per_token : weight_bytes)
        << ",\n  \"roofline_tok_s\": " << (first ? first->roofline : bw / weight_bytes)
        << ",\n  \"roofline_fraction\": " << (first && first->roofline > 0 ? first->tok_s.median / first->roofline : 0)
+       << ",\n  \"roofline_fraction_paired\": " << (first ? first->paired_fraction : 0)
        << ",\n  \"depth\": [";
     for (size_t i = 0; i < rows.size(); ++i) {
       const DepthRow& r = rows[i];
       js << (i ? ",\n" : "\n") << "    {\"depth\": " << r.depth << ", \"kv_type\": "
          << Quote(KVTypeName(r.kv.type_k)) << ", \"kv_layout\": " << Quote(KVLayoutName(r.kv.layout))
          << ", \"kv\": " << Quote(KVFlags::Describe(r.kv)) << ", \"tg_tok_s\": " << r.tok_s.median
-         << ", \"tg\": " << J(r.tok_s) << ", \"kv_bytes\": " << r.kv_bytes
+         << ", \"tg\": " << J(r.tok_s) << ", \"tg_runs\": [";
+      for (size_t k = 0; k < r.rates.size(); ++k) js << (k ? ", " : "") << r.rates[k];
+      js << "], \"kv_bytes\": " << r.kv_bytes
          << ", \"bytes_per_token\": " << r.bytes_per_token << ", \"roofline_tok_s\": " << r.roofline
-         << ", \"roofline_fraction\": " << (r.roofline > 0 ? r.tok_s.median / r.roofline : 0);
+         << ", \"roofline_fraction\": " << (r.roofline > 0 ? r.tok_s.median / r.roofline : 0)
+         << ", \"roofline_fraction_paired\": " << r.paired_fraction << ", \"probes_gb_s\": [";
+      for (size_t k = 0; k < r.probes.size(); ++k) js << (k ? ", " : "") << r.probes[k] / 1e9;
+      js << "]";
       if (r.of_depth0 > 0) {
         js << ", \"of_depth0\": " << r.of_depth0 << ", \"ceiling_of_depth0\": " << r.ceiling_of_depth0
-           << ", \"kv_gb_s\": " << r.kv_gb_s;
+           << ", \"kv_gb_s\": " << r.kv_gb_s << ", \"of_depth0_paired\": " << r.paired_of_depth0;
       }
       js << "}";
     }

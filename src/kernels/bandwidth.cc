@@ -46,24 +46,29 @@ uint64_t StreamRead(const void* p, size_t bytes) {
 #endif
 }
 
-double MeasureReadBandwidth(ThreadPool* pool, size_t bytes, int repeats) {
-  constexpr size_t kPage = 4096;
+ReadBandwidthProbe::ReadBandwidthProbe(ThreadPool* pool, size_t bytes) : pool_(pool) {
+  constexpr size_t kPage = 4096, kHuge = size_t{2} << 20;
   const int threads = pool->size();
   // Each thread's share is page-aligned so it can be first-touched by the thread reading it.
-  const size_t share = std::max(kPage, (bytes / threads + kPage - 1) / kPage * kPage);
-  const size_t total = share * threads;
-  void* buf = std::aligned_alloc(2 << 20, (total + (2 << 20) - 1) / (2 << 20) * (2 << 20));
-  if (buf == nullptr) return 0.0;
+  share_ = std::max(kPage, (bytes / threads + kPage - 1) / kPage * kPage);
+  const size_t total = share_ * threads;
+  buf_ = static_cast<uint8_t*>(std::aligned_alloc(kHuge, (total + kHuge - 1) / kHuge * kHuge));
+  if (buf_ == nullptr) return;
 #if defined(MADV_HUGEPAGE)
-  madvise(buf, total, MADV_HUGEPAGE);  // fewer TLB misses, as for mapped weights on THP
+  madvise(buf_, total, MADV_HUGEPAGE);  // fewer TLB misses, as for mapped weights on THP
 #endif
-  auto* base = static_cast<uint8_t*>(buf);
-  pool->RunOnAll([&](int t) { std::memset(base + t * share, t + 1, share); });
+  pool->RunOnAll([&](int t) { std::memset(buf_ + t * share_, t + 1, share_); });
+}
 
+ReadBandwidthProbe::~ReadBandwidthProbe() { std::free(buf_); }
+
+double ReadBandwidthProbe::Measure(int repeats) {
+  if (buf_ == nullptr) return 0.0;
+  const size_t total = share_ * pool_->size();
   std::atomic<uint64_t> sink{0};
   auto pass = [&] {
-    pool->RunOnAll([&](int t) {
-      sink.fetch_add(StreamRead(base + t * share, share), std::memory_order_relaxed);
+    pool_->RunOnAll([&](int t) {
+      sink.fetch_add(StreamRead(buf_ + t * share_, share_), std::memory_order_relaxed);
     });
   };
   pass();  // warm-up: page tables, clocks
@@ -74,10 +79,14 @@ double MeasureReadBandwidth(ThreadPool* pool, size_t bytes, int repeats) {
     const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
     rates.push_back(static_cast<double>(total) / dt.count());
   }
-  std::free(buf);
   std::sort(rates.begin(), rates.end());
   const size_t m = rates.size();
   return m % 2 ? rates[m / 2] : 0.5 * (rates[m / 2 - 1] + rates[m / 2]);
+}
+
+double MeasureReadBandwidth(ThreadPool* pool, size_t bytes, int repeats) {
+  ReadBandwidthProbe probe(pool, bytes);
+  return probe.Measure(repeats);
 }
 
 }  // namespace kvc

@@ -9,9 +9,26 @@
 
 namespace kvc {
 
-// Reads a `bytes`-sized buffer (rounded to 4 KiB; allocated, first-touched by the threads that
-// read it, and freed inside) with every thread of the pool, each a contiguous share, `repeats`
-// times after one warm-up pass. Returns the median bytes per second.
+// A buffer of `bytes` (rounded to 4 KiB per thread; first-touched by the threads that read it)
+// kept for repeated probes, so that a probe between two measurements costs only its reads.
+class ReadBandwidthProbe {
+ public:
+  ReadBandwidthProbe(ThreadPool* pool, size_t bytes);
+  ~ReadBandwidthProbe();
+  ReadBandwidthProbe(const ReadBandwidthProbe&) = delete;
+  ReadBandwidthProbe& operator=(const ReadBandwidthProbe&) = delete;
+
+  // Reads the buffer with every thread of the pool, each a contiguous share, `repeats` times
+  // after one warm-up pass. Returns the median bytes per second (0 without memory).
+  double Measure(int repeats);
+
+ private:
+  ThreadPool* pool_;
+  size_t share_ = 0;
+  uint8_t* buf_ = nullptr;
+};
+
+// One probe of a buffer allocated and freed inside.
 double MeasureReadBandwidth(ThreadPool* pool, size_t bytes, int repeats);
 
 // Sums `bytes` (a multiple of 64) at `p` (64-byte aligned) as 64-bit words with wide loads;

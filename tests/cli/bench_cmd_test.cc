@@ -1,8 +1,10 @@
 // kvcache bench end to end on the tiny synthetic model: the Markdown table and every JSON field
 // the benchmark of record promises, with values that agree with each other (rooflines from the
-// best bandwidth probe, fractions from the medians); bad arguments fail with a clear message.
+// best bandwidth probe, fractions from the medians, paired fractions from each run and the probe
+// right after it); bad arguments fail with a clear message.
 #include <algorithm>
 #include <filesystem>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +18,12 @@ namespace {
 
 using json = nlohmann::json;
 using testing::RunKvcache;
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 
 TEST(BenchCmd, WritesTheBenchmarkOfRecord) {
   const std::string model = testing::SynthModelPath("tiny");
@@ -65,7 +73,19 @@ TEST(BenchCmd, WritesTheBenchmarkOfRecord) {
     if (d["depth"] == 32) {
       EXPECT_GT(d["kv_bytes"].get<double>(), 0) << what;
     }
+    // Each measured run is followed by a probe of its own; the paired fraction is the median of
+    // the runs' shares of those probes.
+    ASSERT_EQ(d["tg_runs"].size(), 2u) << what;
+    ASSERT_EQ(d["probes_gb_s"].size(), 2u) << what;
+    std::vector<double> shares;
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_GT(d["probes_gb_s"][i].get<double>(), 0) << what;
+      shares.push_back(d["tg_runs"][i].get<double>() * d["bytes_per_token"].get<double>() /
+                       (d["probes_gb_s"][i].get<double>() * 1e9));
+    }
+    EXPECT_NEAR(d["roofline_fraction_paired"].get<double>(), Median(shares), 1e-6) << what;
   }
+  EXPECT_EQ(j["roofline_fraction_paired"], j["depth"][0]["roofline_fraction_paired"]);
   // Each depth against the depth-0 row of its KV type: the share of speed kept, the share the
   // extra KV bytes would keep at depth 0's streaming rate, and the rate they streamed at.
   for (const json& d : j["depth"]) {
@@ -84,6 +104,13 @@ TEST(BenchCmd, WritesTheBenchmarkOfRecord) {
     EXPECT_LT(d["ceiling_of_depth0"].get<double>(), 1.0) << what;
     const double kv_gb_s = tok < tok0 ? (bytes - bytes0) / (1 / tok - 1 / tok0) / 1e9 : 0.0;
     EXPECT_NEAR(d["kv_gb_s"].get<double>(), kv_gb_s, 1e-6 * std::max(1.0, kv_gb_s)) << what;
+    // Paired by round: tok/s per probed GB/s, against depth 0's in the same round.
+    std::vector<double> kept;
+    for (size_t i = 0; i < 2; ++i) {
+      kept.push_back(d["tg_runs"][i].get<double>() / d["probes_gb_s"][i].get<double>() /
+                     ((*base)["tg_runs"][i].get<double>() / (*base)["probes_gb_s"][i].get<double>()));
+    }
+    EXPECT_NEAR(d["of_depth0_paired"].get<double>(), Median(kept), 1e-6) << what;
   }
   EXPECT_NE(r.out.find("% of depth 0 ("), std::string::npos) << r.out;
   EXPECT_EQ(j["tg_tok_s"], j["depth"][0]["tg_tok_s"]);
