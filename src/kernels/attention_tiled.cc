@@ -60,22 +60,7 @@ inline F32x16 Reduce16(const F32x16* v) {
          __builtin_shufflevector(h[0], h[1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
 }
 
-// ExpNonPositive on 16 lanes. AVX-512 rounds n and scales by 2^n in one instruction each
-// (vrndscaleps, vscalefps): 11 operations instead of 15.
-#if defined(__AVX512F__)
-inline F32x16 Exp16(F32x16 x) { return std::bit_cast<F32x16>(ExpNonPositive512(std::bit_cast<__m512>(x))); }
-#else
-// Adding 1.5 * 2^23 rounds to the nearest integer, as nearbyint.
-inline F32x16 Exp16(F32x16 x) {
-  const F32x16 floor = F32x16{} - 87.0f;
-  x = x > floor ? x : floor;
-  const F32x16 shifter = F32x16{} + 12582912.0f;
-  const F32x16 n = (x * 1.44269504088896341f + shifter) - shifter;
-  const F32x16 r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
-  const I32x16 bits = (__builtin_convertvector(n, I32x16) + 127) << 23;
-  return ExpReduced(r) * std::bit_cast<F32x16>(bits);
-}
-#endif
+inline F32x16 Exp16(F32x16 x) { return ExpNonPositive16(x); }
 
 // scores[t] = scale * dot(q, rows[t]) for t < n; NV = head_dim / 16.
 template <int NV>

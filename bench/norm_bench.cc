@@ -1,0 +1,47 @@
+// Pointwise kernels per row of activations (kernels/norm.h): SwiGLU over a prefill token's
+// ffn_dim values (llama-3.2-1b: 8192) and RMSNorm over its dim (2048), L1-resident.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "kernels/norm.h"
+
+namespace kvc {
+namespace {
+
+std::vector<float> Random(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.0f, 2.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = g(rng);
+  return v;
+}
+
+void BM_SiluMul(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const std::vector<float> gate = Random(n, 1), up = Random(n, 2);
+  std::vector<float> work(n);
+  for (auto _ : state) {
+    work = gate;
+    SiluMul(work.data(), up.data(), n);
+    benchmark::DoNotOptimize(work.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_SiluMul)->Arg(8192);
+
+void BM_RmsNorm(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const std::vector<float> x = Random(n, 3), w = Random(n, 4);
+  std::vector<float> out(n);
+  for (auto _ : state) {
+    RmsNorm(x.data(), w.data(), n, 1e-5f, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_RmsNorm)->Arg(2048);
+
+}  // namespace
+}  // namespace kvc
