@@ -85,12 +85,26 @@ void Attention(const AttentionShape& s, const float* q, int32_t n_q, int32_t q_p
   KVC_CHECK(q_pos0 + n_q <= kv.n_tokens && kv.head_dim == s.head_dim);
   const bool tiled = TiledSupported(kv);
   if (tiled && n_q == 1) return AttendSplit(s, q, q_pos0, kv, out, pool);
+  const int64_t visible = s.window > 0 ? std::min(s.window, q_pos0 + n_q) : q_pos0 + n_q;
+  if (n_q > 1 && QueryBlockSupported(kv) && s.n_heads / s.n_kv_heads <= kQueryBlockRows) {
+    // Prefill over float sides: one task per (block of queries, KV head).
+    const int32_t per_block = QueriesPerBlock(s);
+    const int64_t blocks = (n_q + per_block - 1) / per_block;
+    const double per_task = 4.0 * visible * s.head_dim * per_block * (s.n_heads / s.n_kv_heads);
+    pool->ParallelFor(blocks * s.n_kv_heads, [&](int64_t b, int64_t e, int) {
+      for (int64_t task = b; task < e; ++task) {
+        const int32_t i0 = static_cast<int32_t>(task / s.n_kv_heads) * per_block;
+        const int32_t h = static_cast<int32_t>(task % s.n_kv_heads);
+        AttendQueryBlock(s, q, i0, std::min(n_q, i0 + per_block), q_pos0, h, kv, out);
+      }
+    }, ThreadPool::GrainFor(per_task));
+    return;
+  }
   // Prefill chunks: one task per (query, KV head).
   const int64_t stride = static_cast<int64_t>(s.n_heads) * s.head_dim;
   const int64_t tasks = static_cast<int64_t>(n_q) * s.n_kv_heads;
   const auto attend = tiled ? AttendTiled : AttendGeneric;
   // Work of one task: scores and weighted sum over the visible keys for a group of heads.
-  const int64_t visible = s.window > 0 ? std::min(s.window, q_pos0 + n_q) : q_pos0 + n_q;
   const double per_task = 2.0 * visible * s.head_dim * (s.n_heads / s.n_kv_heads);
   pool->ParallelFor(tasks, [&](int64_t b, int64_t e, int) {
     for (int64_t task = b; task < e; ++task) {

@@ -82,6 +82,23 @@ void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, in
 // groups of a multiple of 16): everything but KIVI keys and odd head sizes.
 bool TiledSupported(const KVView& kv);
 
+// Head sizes the float kernels are instantiated for (multiples of 16 up to 256).
+bool SupportedHeadDim(int32_t hd);
+// f32 rows of slots [c0, c0 + n) (n <= kMaxTile) of one side: the ring or f32 blocks in place,
+// other types decoded into `scratch` (n * head_dim floats). The caller keeps [c0, c0 + n) on one
+// side of side.n_stored.
+void TileRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0, int32_t n,
+              float* scratch, const float** rows);
+
+// Prefill over float sides (attention_prefill.cc): queries [i0, i1) of a chunk whose query i sits
+// at slot pos0 + i (q and out as Attention's), KV head kv_head, as one block of at most
+// kQueryBlockRows rows (queries x query heads of the group).
+constexpr int32_t kQueryBlockRows = 32;
+bool QueryBlockSupported(const KVView& kv);
+int32_t QueriesPerBlock(const AttentionShape& s);
+void AttendQueryBlock(const AttentionShape& s, const float* q, int32_t i0, int32_t i1, int32_t pos0,
+                      int32_t kv_head, const KVView& kv, float* out);
+
 // One query position, one KV head and its query heads (n_heads / n_kv_heads of them).
 void AttendTiled(const AttentionShape& s, const float* q, int32_t pos, int32_t kv_head,
                  const KVView& kv, float* out);

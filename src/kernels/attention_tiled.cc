@@ -127,12 +127,30 @@ std::pair<ScoreFn, AccumulateFn> KernelsFor(int32_t head_dim) {
   }
 }
 
+// Horizontal max and sum of 16 lanes by halving (4 dependent steps instead of 15).
+inline float HMax16(F32x16 v) {
+  F32x16 w = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  v = v > w ? v : w;
+  w = __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  v = v > w ? v : w;
+  w = __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  v = v > w ? v : w;
+  w = __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+  return std::max(v[0], w[0]);
+}
+inline float HSum16(F32x16 v) {
+  v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
+  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+  return v[0] + v[1];
+}
+
+}  // namespace
+
 bool SupportedHeadDim(int32_t hd) {
   return hd % 16 == 0 && hd <= 256 && (hd <= 128 || hd == 160 || hd == 192 || hd == 256);
 }
 
-// f32 rows of slots [c0, c0 + n) of one side: the ring or f32 blocks in place, other types
-// decoded into `scratch`. The caller keeps [c0, c0 + n) on one side of side.n_stored.
 void TileRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0, int32_t n,
               float* scratch, const float** rows) {
   const int32_t hd = kv.head_dim;
@@ -162,26 +180,6 @@ void TileRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t c0
   DequantizeKVRows(side.type, raw, n, hd, side.group, scratch);
   for (int32_t i = 0; i < n; ++i) rows[i] = scratch + static_cast<size_t>(i) * hd;
 }
-
-// Horizontal max and sum of 16 lanes by halving (4 dependent steps instead of 15).
-inline float HMax16(F32x16 v) {
-  F32x16 w = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-  v = v > w ? v : w;
-  w = __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-  v = v > w ? v : w;
-  w = __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-  v = v > w ? v : w;
-  w = __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
-  return std::max(v[0], w[0]);
-}
-inline float HSum16(F32x16 v) {
-  v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-  return v[0] + v[1];
-}
-
-}  // namespace
 
 float SoftmaxStep(float* p, int32_t n, float& m, float& l) {
   const int32_t n16 = (n + 15) & ~15;

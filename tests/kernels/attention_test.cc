@@ -402,5 +402,30 @@ TEST(AttentionKernel, PrefillChunkIsCausal) {
   Check({4, 2, 8, KVType::kF32, KVType::kF32}, 10, 20);
 }
 
+// Float sides run prefill chunks as blocks of queries (attention_prefill.cc): blocks of 32 / group
+// queries, partial blocks, chunks after earlier slots, tiles cut at odd block sizes, windows that
+// start mid-block, every float type and both GQA extremes (one query head per KV head: 32
+// queries a block; 32 per KV head: one).
+TEST(AttentionKernel, PrefillQueryBlocks) {
+  for (KVType t : {KVType::kF32, KVType::kF16, KVType::kBF16}) {
+    for (KVLayout layout : {KVLayout::kContiguous, KVLayout::kPaged}) {
+      Case c{8, 2, 64, t, t};
+      c.layout = layout;
+      Check(c, 0, 37);
+      Check(c, 90, 19);
+    }
+  }
+  for (int32_t hd : {16, 48, 80, 128, 256}) Check({4, 2, hd, KVType::kF16, KVType::kF16}, 20, 45);
+  Check({4, 4, 32, KVType::kF16, KVType::kF16}, 10, 70);     // group 1
+  Check({32, 1, 32, KVType::kF32, KVType::kF16}, 5, 3);      // group 32, mixed sides
+  Check({6, 2, 64, KVType::kBF16, KVType::kF32, KVGrouping::kPerToken, KVLayout::kPaged, 5}, 41, 23);
+  Check({8, 2, 64, KVType::kF16, KVType::kF16, KVGrouping::kPerToken, KVLayout::kGrowable, 16}, 64, 64);
+  Case w{8, 2, 64, KVType::kF16, KVType::kF16};
+  w.window = 13;
+  Check(w, 30, 40);
+  w.window = 100;
+  Check(w, 150, 33);
+}
+
 }  // namespace
 }  // namespace kvc
