@@ -11,40 +11,14 @@
 #include <limits>
 
 #include "kernels/attention_internal.h"
+#include "kernels/vec16.h"
 
 namespace kvc::attention_internal {
 namespace {
 
-typedef float F32x16 __attribute__((vector_size(64)));
-typedef int32_t I32x16 __attribute__((vector_size(64)));
 
 constexpr int32_t kKeyVectors = kMaxTile / 16;
 constexpr int32_t kScoreRows = 6;  // rows per register block of the scores: 6 x 4 accumulators
-
-inline F32x16 Load16(const float* p) {
-  F32x16 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-inline void Store16(float* p, F32x16 v) { std::memcpy(p, &v, sizeof(v)); }
-// A broadcast (F32x16{} + x would add 0.0f first: not folded, as it would turn -0 into +0).
-inline F32x16 Splat(float x) { return F32x16{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
-// Horizontal max and sum by halving.
-inline float Max16(F32x16 v) {
-  F32x16 w = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-  v = v > w ? v : w;
-  w = __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-  v = v > w ? v : w;
-  w = __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-  v = v > w ? v : w;
-  return std::max(v[0], v[1]);
-}
-inline float Sum16(F32x16 v) {
-  v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-  return v[0] + v[1];
-}
 
 // Swaps the off-diagonal s x s blocks of rows i and i + s (i & s == 0) for s = 8, 4, 2, 1: the
 // transpose of 16 x 16 floats in 64 two-input shuffles.
@@ -92,7 +66,7 @@ inline void ScoreBlock(const float* q, int32_t hd, const float* kt, float* s) {
     F32x16 k[kKeyVectors];
     for (int v = 0; v < kKeyVectors; ++v) k[v] = Load16(kt + static_cast<size_t>(d) * kMaxTile + 16 * v);
     for (int r = 0; r < RB; ++r) {
-      const F32x16 qb = Splat(q[static_cast<size_t>(r) * hd + d]);
+      const F32x16 qb = Splat16(q[static_cast<size_t>(r) * hd + d]);
       for (int v = 0; v < kKeyVectors; ++v) acc[r][v] += qb * k[v];
     }
   }
@@ -113,7 +87,7 @@ inline void AccumulateBlock(const float* const* v_rows, int32_t n, const float* 
     F32x16 x[NV];
     for (int v = 0; v < NV; ++v) x[v] = Load16(v_rows[j] + 16 * v);
     for (int r = 0; r < RB; ++r) {
-      const F32x16 w = Splat(p[r * kMaxTile + j]);
+      const F32x16 w = Splat16(p[r * kMaxTile + j]);
       for (int v = 0; v < NV; ++v) acc[r][v] += w * x[v];
     }
   }
@@ -215,13 +189,13 @@ void AttendQueryBlock(const AttentionShape& s, const float* q, int32_t i0, int32
         corr[r] = 1.0f;
         continue;
       }
-      F32x16 vmax = Splat(-std::numeric_limits<float>::infinity());
+      F32x16 vmax = Splat16(-std::numeric_limits<float>::infinity());
       for (int32_t v = 0; v < kKeyVectors; ++v) {
         const I32x16 j = lane + 16 * v;
         const F32x16 x = Load16(pr + 16 * v);
         vmax = (j >= a && j < b && x > vmax) ? x : vmax;
       }
-      const float new_m = std::max(m[r], Max16(vmax));
+      const float new_m = std::max(m[r], HMax16(vmax));
       corr[r] = ExpNonPositive(m[r] - new_m);  // m = -inf: 0 (clamped to e^-87), l and o are 0
       F32x16 sum{};
       for (int32_t v = 0; v < kKeyVectors; ++v) {
@@ -231,7 +205,7 @@ void AttendQueryBlock(const AttentionShape& s, const float* q, int32_t i0, int32
         Store16(pr + 16 * v, w);
         sum += w;
       }
-      l[r] = l[r] * corr[r] + Sum16(sum);
+      l[r] = l[r] * corr[r] + HSum16(sum);
       m[r] = new_m;
     }
     accumulate(v_rows, n, p, corr, rows, o);

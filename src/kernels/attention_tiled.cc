@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/attention_internal.h"
+#include "kernels/vec16.h"
 #include "quant/kv_quant.h"
 #include "quant/kv_tiles.h"
 
@@ -21,19 +22,10 @@
 namespace kvc::attention_internal {
 namespace {
 
-typedef float F32x16 __attribute__((vector_size(64)));
-typedef int32_t I32x16 __attribute__((vector_size(64)));
 typedef uintptr_t U64x8 __attribute__((vector_size(64)));
 static_assert(sizeof(uintptr_t) == 8 && sizeof(const uint8_t*) == 8);
 
 constexpr int32_t kTileFloats = 64 * 64;     // scratch per side: 16 KiB
-
-inline F32x16 Load16(const float* p) {
-  F32x16 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-inline void Store16(float* p, F32x16 v) { std::memcpy(p, &v, sizeof(v)); }
 
 // r[i] = sum of the 16 lanes of v[i]: a butterfly of lane shuffles (15 add steps for 16 sums).
 inline F32x16 Reduce16(const F32x16* v) {
@@ -98,7 +90,7 @@ void AccumulateRows(const float* const* rows, int32_t n, const float* p, float c
   F32x16 a[NV];
   for (int v = 0; v < NV; ++v) a[v] = Load16(acc + 16 * v) * correction;
   for (int32_t t = 0; t < n; ++t) {
-    const F32x16 w = F32x16{} + p[t];
+    const F32x16 w = Splat16(p[t]);
     const float* r = rows[t];
     for (int v = 0; v < NV; ++v) a[v] += w * Load16(r + 16 * v);
   }
@@ -125,24 +117,6 @@ std::pair<ScoreFn, AccumulateFn> KernelsFor(int32_t head_dim) {
     case 12: return kKernels<12>;
     default: return kKernels<16>;  // TiledSupported admits only these
   }
-}
-
-// Horizontal max and sum of 16 lanes by halving (4 dependent steps instead of 15).
-inline float HMax16(F32x16 v) {
-  F32x16 w = __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-  v = v > w ? v : w;
-  w = __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-  v = v > w ? v : w;
-  w = __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-  v = v > w ? v : w;
-  w = __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
-  return std::max(v[0], w[0]);
-}
-inline float HSum16(F32x16 v) {
-  v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-  return v[0] + v[1];
 }
 
 }  // namespace
