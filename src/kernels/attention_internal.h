@@ -70,6 +70,14 @@ void AttendInt8Keys(const KVView& kv, const Int8Query* q, int32_t group,
                     const uint8_t* const* k_rows, const uint8_t* const* v_rows, int32_t n,
                     const Prefetch& next, float* m, float* l, float* acc);
 
+// Float keys and values (f32/f16/bf16 rows, head_dim 32/64/128/256) on the same builds: each
+// key converted once for the group's query heads, scores without horizontal sums
+// (attention_quant.cc). q: the group's query heads, unscaled; scale: the softmax scale.
+bool FloatKeysSupported(const KVView& kv);
+void AttendFloatKeys(const KVView& kv, const float* q, float scale, int32_t group,
+                     const uint8_t* const* k_rows, const uint8_t* const* v_rows, int32_t n,
+                     const Prefetch& next, float* m, float* l, float* acc);
+
 // Tiled q8/q4 sides (tensor/kv_view.h: KVTiling) on builds with AVX-512 VNNI: the int8 kernel of
 // attention_tiles.cc takes their stored slots.
 bool TilesSupported(const KVView& kv);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kernels/attention_internal.h"
+#include "kernels/vec16.h"
 #include "quant/kv_quant.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__F16C__)
@@ -85,6 +86,21 @@ bool AttentionRoundsQuery(const KVView& kv) {
 bool AttentionRoundsValueWeights(const KVView& kv) { return attention_internal::TilesSupported(kv); }
 
 namespace attention_internal {
+
+bool FloatKeysSupported(const KVView& kv) {
+#if KVC_INT8_KEYS
+  const int32_t hd = kv.head_dim;
+  if (hd != 32 && hd != 64 && hd != 128 && hd != 256) return false;
+  auto plain = [](const KVSideView& s) {
+    return !s.kivi && s.tiling == KVTiling::kRows &&
+           (s.type == KVType::kF32 || s.type == KVType::kF16 || s.type == KVType::kBF16);
+  };
+  return plain(kv.k) && plain(kv.v);
+#else
+  (void)kv;
+  return false;
+#endif
+}
 
 void RoundQueries(const KVView& kv, const float* q, int32_t n_heads, float softmax_scale,
                   Int8Query* out) {
@@ -270,6 +286,81 @@ void ScoreKeys(const KVView& kv, const uint8_t* const* rows, const Prefetch& nex
   }
 }
 
+template <KVType VT, int NV, int PG>
+inline void LoadValues(const uint8_t* row, __m512* v);
+
+// Scores of n float keys (f32/f16/bf16 rows) for R query heads q[0, R) (head_dim 16 NV each)
+// into p[r][0, n): each key is loaded and converted once for the R heads, and a transposing
+// reduction (Reduce16) turns R heads x 16 / R keys of partial products into one vector of
+// scores, instead of a horizontal sum per score. Prefetches the next (tile, head)'s rows a key
+// at a time, as ScoreKeys does.
+template <KVType KT, int NV, int R>
+void ScoreFloatKeyBlock(const KVView& kv, const uint8_t* const* rows, const Prefetch& next, bool prefetch,
+                        int32_t n, const float* q, float scale, float (*p)[kMaxTile]) {
+  constexpr int KB = 16 / R;  // keys per reduction
+  constexpr int32_t hd = 16 * NV;
+  const __m512 sc = _mm512_set1_ps(scale);
+  for (int32_t t0 = 0; t0 < n; t0 += KB) {
+    F32x16 part[16];
+    for (int j = 0; j < KB; ++j) {
+      const int32_t t = t0 + j;
+      if (t >= n) {
+        for (int r = 0; r < R; ++r) part[r * KB + j] = F32x16{};
+        continue;
+      }
+      if (prefetch && t < next.n) {
+        PrefetchRow(next.k[t], kv.k.row_bytes);
+        PrefetchRow(next.v[t], kv.v.row_bytes);
+      }
+      __m512 k[NV];
+      LoadValues<KT, NV, 1>(rows[t], k);
+      for (int r = 0; r < R; ++r) {
+        __m512 a = _mm512_mul_ps(_mm512_loadu_ps(q + r * hd), k[0]);
+        for (int v = 1; v < NV; ++v) a = _mm512_fmadd_ps(_mm512_loadu_ps(q + r * hd + 16 * v), k[v], a);
+        part[r * KB + j] = std::bit_cast<F32x16>(a);
+      }
+    }
+    // Row r's scores are lanes [r KB, r KB + KB). Past n they are 0 (zero partials), inside the
+    // row's room (n rounded up to 16), where SoftmaxStep writes -inf anyway.
+    const __m512 sv = _mm512_mul_ps(std::bit_cast<__m512>(Reduce16(part)), sc);
+    if constexpr (R == 4) {
+      _mm_storeu_ps(&p[0][t0], _mm512_extractf32x4_ps(sv, 0));
+      _mm_storeu_ps(&p[1][t0], _mm512_extractf32x4_ps(sv, 1));
+      _mm_storeu_ps(&p[2][t0], _mm512_extractf32x4_ps(sv, 2));
+      _mm_storeu_ps(&p[3][t0], _mm512_extractf32x4_ps(sv, 3));
+    } else if constexpr (R == 2) {
+      _mm256_storeu_ps(&p[0][t0], _mm512_castps512_ps256(sv));
+      _mm256_storeu_ps(&p[1][t0], _mm512_extractf32x8_ps(sv, 1));
+    } else {
+      _mm512_storeu_ps(&p[0][t0], sv);
+    }
+  }
+}
+
+// A group's query heads in blocks of 4 (then 2, then 1), every block's reduction full.
+template <KVType KT, int NV>
+void ScoreFloatKeys(const KVView& kv, const uint8_t* const* rows, const Prefetch& next, int32_t n,
+                    const float* q, float scale, int32_t heads, float (*p)[kMaxTile]) {
+  constexpr int32_t hd = 16 * NV;
+  int32_t j = 0;
+  for (; j + 4 <= heads; j += 4) ScoreFloatKeyBlock<KT, NV, 4>(kv, rows, next, j == 0, n, q + j * hd, scale, p + j);
+  for (; j + 2 <= heads; j += 2) ScoreFloatKeyBlock<KT, NV, 2>(kv, rows, next, j == 0, n, q + j * hd, scale, p + j);
+  for (; j < heads; ++j) ScoreFloatKeyBlock<KT, NV, 1>(kv, rows, next, j == 0, n, q + j * hd, scale, p + j);
+}
+
+using FloatScoreFn = void (*)(const KVView&, const uint8_t* const*, const Prefetch&, int32_t,
+                              const float*, float, int32_t, float (*)[kMaxTile]);
+
+template <KVType KT>
+FloatScoreFn FloatScoreFor(int32_t hd) {
+  switch (hd) {
+    case 32: return ScoreFloatKeys<KT, 2>;
+    case 64: return ScoreFloatKeys<KT, 4>;
+    case 128: return ScoreFloatKeys<KT, 8>;
+    default: return ScoreFloatKeys<KT, 16>;
+  }
+}
+
 // A row of head_dim values as NV registers of f32, scales applied: in element order, except that
 // q4 gives each 32-element piece as its even elements, then its odd ones (PermutePairs). PG:
 // 16-element pieces per value group (quantized types), so each group's scale is converted once.
@@ -405,17 +496,40 @@ AccumulateFn AccumulateFor(const KVSideView& v, int32_t hd) {
   }
 }
 
+// Declared here, defined after the two entry points that share it.
+void SoftmaxAndValues(const KVView& kv, int32_t group, const uint8_t* const* v_rows, int32_t n,
+                      float (*p)[kMaxTile], float* m, float* l, float* acc);
+
 }  // namespace
 
 void AttendInt8Keys(const KVView& kv, const Int8Query* q, int32_t group,
                     const uint8_t* const* k_rows, const uint8_t* const* v_rows, int32_t n,
                     const Prefetch& next, float* m, float* l, float* acc) {
-  const int32_t hd = kv.head_dim;
   alignas(64) float p[kMaxGroup][kMaxTile];
   const ScoreFn score = kv.k.type == KVType::kQ8 ? ScoreFor<KVType::kQ8>(kv.k.group)
                                                  : ScoreFor<KVType::kQ4>(kv.k.group);
   score(kv, k_rows, next, n, q, group, p);
+  SoftmaxAndValues(kv, group, v_rows, n, p, m, l, acc);
+}
 
+void AttendFloatKeys(const KVView& kv, const float* q, float scale, int32_t group,
+                     const uint8_t* const* k_rows, const uint8_t* const* v_rows, int32_t n,
+                     const Prefetch& next, float* m, float* l, float* acc) {
+  alignas(64) float p[kMaxGroup][kMaxTile];
+  const int32_t hd = kv.head_dim;
+  const FloatScoreFn score = kv.k.type == KVType::kF32   ? FloatScoreFor<KVType::kF32>(hd)
+                             : kv.k.type == KVType::kF16 ? FloatScoreFor<KVType::kF16>(hd)
+                                                         : FloatScoreFor<KVType::kBF16>(hd);
+  score(kv, k_rows, next, n, q, scale, group, p);
+  SoftmaxAndValues(kv, group, v_rows, n, p, m, l, acc);
+}
+
+namespace {
+
+// The online-softmax update of a group's scores p and the value sums of n slots.
+void SoftmaxAndValues(const KVView& kv, int32_t group, const uint8_t* const* v_rows, int32_t n,
+                      float (*p)[kMaxTile], float* m, float* l, float* acc) {
+  const int32_t hd = kv.head_dim;
   float corr[kMaxGroup];
   for (int32_t j = 0; j < group; ++j) corr[j] = SoftmaxStep(p[j], n, m[j], l[j]);
 
@@ -437,9 +551,13 @@ void AttendInt8Keys(const KVView& kv, const Int8Query* q, int32_t group,
     accumulate(v_rows, n, p + j0, corr + j0, accs);
   }
 }
+
+}  // namespace
 #else
 void AttendInt8Keys(const KVView&, const Int8Query*, int32_t, const uint8_t* const*,
                     const uint8_t* const*, int32_t, const Prefetch&, float*, float*, float*) {}
+void AttendFloatKeys(const KVView&, const float*, float, int32_t, const uint8_t* const*,
+                     const uint8_t* const*, int32_t, const Prefetch&, float*, float*, float*) {}
 #endif
 
 }  // namespace attention_internal

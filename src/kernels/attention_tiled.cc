@@ -27,31 +27,6 @@ static_assert(sizeof(uintptr_t) == 8 && sizeof(const uint8_t*) == 8);
 
 constexpr int32_t kTileFloats = 64 * 64;     // scratch per side: 16 KiB
 
-// r[i] = sum of the 16 lanes of v[i]: a butterfly of lane shuffles (15 add steps for 16 sums).
-inline F32x16 Reduce16(const F32x16* v) {
-  F32x16 c[8], e[4], h[2];
-  for (int i = 0; i < 8; ++i) {  // pairs within 128-bit lanes
-    c[i] = __builtin_shufflevector(v[2 * i], v[2 * i + 1], 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25,
-                                   12, 28, 13, 29) +
-           __builtin_shufflevector(v[2 * i], v[2 * i + 1], 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11,
-                                   27, 14, 30, 15, 31);
-  }
-  for (int i = 0; i < 4; ++i) {  // each 128-bit lane: partial sums of 4 inputs
-    e[i] = __builtin_shufflevector(c[2 * i], c[2 * i + 1], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25,
-                                   12, 13, 28, 29) +
-           __builtin_shufflevector(c[2 * i], c[2 * i + 1], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26,
-                                   27, 14, 15, 30, 31);
-  }
-  for (int i = 0; i < 2; ++i) {  // across 128-bit lanes
-    h[i] = __builtin_shufflevector(e[2 * i], e[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19,
-                                   24, 25, 26, 27) +
-           __builtin_shufflevector(e[2 * i], e[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23,
-                                   28, 29, 30, 31);
-  }
-  return __builtin_shufflevector(h[0], h[1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
-         __builtin_shufflevector(h[0], h[1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
-}
-
 inline F32x16 Exp16(F32x16 x) { return ExpNonPositive16(x); }
 
 // scores[t] = scale * dot(q, rows[t]) for t < n; NV = head_dim / 16.
@@ -214,8 +189,10 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
   const int32_t tile = std::min(kMaxTile, kTileFloats / hd / 16 * 16);
   const auto [score, accumulate] = KernelsFor(hd);
 
-  // q8/q4 keys: the query heads rounded to int8 once per call.
+  // q8/q4 keys: the query heads rounded to int8 once per call. Float rows: scored in place.
   const bool int8_keys = Int8KeysSupported(kv);
+  const bool float_keys = !int8_keys && FloatKeysSupported(kv);
+  const bool row_kernel = int8_keys || float_keys;
   const bool tiles = TilesSupported(kv);
   thread_local std::vector<Int8Query> rounded;
   if (int8_keys || tiles) {
@@ -256,17 +233,17 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
     return ahead;
   };
   for (int32_t c0 = t0, c1; c0 < t1; c0 = c1) {
-    c1 = std::min(t1, c0 + (int8_keys ? kMaxTile : tile));
+    c1 = std::min(t1, c0 + (row_kernel ? kMaxTile : tile));
     for (const KVSideView* side : {&kv.k, &kv.v}) {
       if (c0 < side->n_stored) c1 = std::min(c1, side->n_stored);
     }
-    const bool stored_int8 = int8_keys && c1 <= kv.k.n_stored && c1 <= kv.v.n_stored;
-    if (!stored_int8) c1 = std::min(c1, c0 + tile);
+    const bool stored_rows = row_kernel && c1 <= kv.k.n_stored && c1 <= kv.v.n_stored;
+    if (!stored_rows) c1 = std::min(c1, c0 + tile);
     const int32_t n = c1 - c0;
     // Every KV head of this tile before the next tile: a paged block is read front to back.
     for (int32_t h = h0; h < h1; ++h) {
       const int32_t first = (h - h0) * group;
-      if (stored_int8) {
+      if (stored_rows) {
         // Rows were gathered as the previous step's `next` (and swapped in) unless this tile
         // starts the call.
         if (c0 != gathered_c0 || h != gathered_h) {
@@ -274,16 +251,22 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
           GatherRows(kv, kv.v, h, c0, n, v_raw);
         }
         const Prefetch next{next_k, next_v, gather_next(c0, c1, h, n, kMaxTile)};
-        AttendInt8Keys(kv, rounded.data() + first, group, k_raw, v_raw, n, next, m + first,
-                       l + first, acc + static_cast<int64_t>(first) * hd);
+        if (int8_keys) {
+          AttendInt8Keys(kv, rounded.data() + first, group, k_raw, v_raw, n, next, m + first,
+                         l + first, acc + static_cast<int64_t>(first) * hd);
+        } else {
+          AttendFloatKeys(kv, q + static_cast<int64_t>(first) * hd, scale, group, k_raw, v_raw, n, next,
+                          m + first, l + first, acc + static_cast<int64_t>(first) * hd);
+        }
         if (next.n > 0) {
           std::swap(k_raw, next_k);
           std::swap(v_raw, next_v);
         }
         continue;
       }
-      // Float path: the next step's rows are prefetched a slice per query head. (Stored tiles
-      // take the int8 path whenever it exists, so the two never share the `next` rows.)
+      // Rows decoded to f32 (residual rings, mixed sides, builds without the row kernels): the
+      // next step's rows are prefetched a slice per query head. (Stored rows take the row
+      // kernels whenever they exist, so the two never share the `next` rows.)
       const bool stored = c1 <= kv.k.n_stored && c1 <= kv.v.n_stored;
       const int32_t ahead = stored ? gather_next(c0, c1, h, n, tile) : 0;
       TileRows(kv, kv.k, h, c0, n, k_scratch, k_rows);

@@ -259,6 +259,17 @@ TEST(AttentionKernel, HeadShapesAndGroups) {
   Check({6, 3, 64, KVType::kQ4, KVType::kQ4, KVGrouping::kPerToken, KVLayout::kPaged, 16, 0, 0, 64}, 100, 1);
 }
 
+// Float rows scored in place (AVX-512 builds): query heads in blocks of 4, 2 and 1 per KV head,
+// every head size the row kernel takes, keys and values of different float types, and tails of
+// a tile shorter than one reduction.
+TEST(AttentionKernel, FloatRowsGroupsAndTypes) {
+  for (int32_t heads : {1, 2, 3, 5, 7, 8}) Check({heads, 1, 64, KVType::kF16, KVType::kF16}, 150, 1);
+  for (int32_t hd : {32, 128, 256}) Check({8, 2, hd, KVType::kF16, KVType::kF16}, 99, 1);
+  Check({8, 2, 64, KVType::kBF16, KVType::kF32}, 70, 1);
+  Check({12, 4, 64, KVType::kF32, KVType::kBF16, KVGrouping::kPerToken, KVLayout::kPaged, 5}, 21, 1);
+  Check({8, 2, 64, KVType::kF16, KVType::kF16}, 2, 1);
+}
+
 TEST(AttentionKernel, GeneralKernelShapes) {
   // Not tiled: head_dim 8 (stories260K), groups that are not a multiple of 16, KIVI keys.
   Check({8, 4, 8, KVType::kQ8, KVType::kQ8, KVGrouping::kPerToken, KVLayout::kPaged, 16, 0, 0, 8}, 120, 1);
