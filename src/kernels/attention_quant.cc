@@ -13,6 +13,9 @@
 // Scoring takes ~15 vector instructions per key where decoding to f32 took ~50. The whole kernel
 // (score, softmax, value sum) still costs ~10 ns per key and KV head on one Zen 5 core, so at
 // depth 16384 decode is bound by this arithmetic, not by reading the cache (docs/BENCHMARKS.md).
+// Float keys (f32/f16/bf16 rows) share the softmax and value sums: each key is converted to f32
+// in registers once for a block of up to 4 query heads, and a transposing reduction turns their
+// partial products into 16 scores at a time (AttendFloatKeys).
 #include <algorithm>
 #include <bit>
 #include <cmath>
