@@ -16,7 +16,6 @@
 namespace kvc::attention_internal {
 namespace {
 
-
 constexpr int32_t kKeyVectors = kMaxTile / 16;
 constexpr int32_t kScoreRows = 6;  // rows per register block of the scores: 6 x 4 accumulators
 
