@@ -173,12 +173,12 @@ void BM_DecodeLayerVsRead(benchmark::State& state, DType type) {
   int i = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
+    const MatView qkv[3] = {w[0].View(i), w[1].View(i), w[2].View(i)};
+    float* const qkv_out[3] = {q.data(), k.data(), v.data()};
     if (shared) {  // as src/model/transformer.cc runs a layer
-      const MatView qkv[3] = {w[0].View(i), w[1].View(i), w[2].View(i)};
-      float* const qkv_out[3] = {q.data(), k.data(), v.data()};
       MatMulShared(qkv, x.data(), 1, qkv_out, &pool);
     } else {
-      for (int m = 0; m < 3; ++m) MatVec(w[m].View(i), x.data(), (m == 0 ? q : m == 1 ? k : v).data(), &pool);
+      for (int m = 0; m < 3; ++m) MatVec(qkv[m], x.data(), qkv_out[m], &pool);
     }
     MatVec(w[3].View(i), q.data(), o.data(), &pool);
     if (shared) {

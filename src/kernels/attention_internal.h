@@ -90,6 +90,12 @@ void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, in
 // groups of a multiple of 16): everything but KIVI keys and odd head sizes.
 bool TiledSupported(const KVView& kv);
 
+// An f32/f16/bf16 side stored as per-token rows (what the float row kernels read in place).
+inline bool FloatRows(const KVSideView& s) {
+  return !s.kivi && s.tiling == KVTiling::kRows &&
+         (s.type == KVType::kF32 || s.type == KVType::kF16 || s.type == KVType::kBF16);
+}
+
 // Head sizes the float kernels are instantiated for (multiples of 16 up to 256).
 bool SupportedHeadDim(int32_t hd);
 // f32 rows of slots [c0, c0 + n) (n <= kMaxTile) of one side: the ring or f32 blocks in place,

@@ -124,13 +124,10 @@ AccumulateRowsFn AccumulateFor(int32_t hd) {
   }
 }
 
-bool FloatType(KVType t) { return t == KVType::kF32 || t == KVType::kF16 || t == KVType::kBF16; }
-
 }  // namespace
 
 bool QueryBlockSupported(const KVView& kv) {
-  return FloatType(kv.k.type) && FloatType(kv.v.type) && !kv.k.kivi && !kv.v.kivi &&
-         kv.k.tiling == KVTiling::kRows && kv.v.tiling == KVTiling::kRows && SupportedHeadDim(kv.head_dim);
+  return FloatRows(kv.k) && FloatRows(kv.v) && SupportedHeadDim(kv.head_dim);
 }
 
 int32_t QueriesPerBlock(const AttentionShape& s) {

@@ -93,12 +93,7 @@ namespace attention_internal {
 bool FloatKeysSupported(const KVView& kv) {
 #if KVC_INT8_KEYS
   const int32_t hd = kv.head_dim;
-  if (hd != 32 && hd != 64 && hd != 128 && hd != 256) return false;
-  auto plain = [](const KVSideView& s) {
-    return !s.kivi && s.tiling == KVTiling::kRows &&
-           (s.type == KVType::kF32 || s.type == KVType::kF16 || s.type == KVType::kBF16);
-  };
-  return plain(kv.k) && plain(kv.v);
+  return (hd == 32 || hd == 64 || hd == 128 || hd == 256) && FloatRows(kv.k) && FloatRows(kv.v);
 #else
   (void)kv;
   return false;

@@ -27,8 +27,6 @@ static_assert(sizeof(uintptr_t) == 8 && sizeof(const uint8_t*) == 8);
 
 constexpr int32_t kTileFloats = 64 * 64;     // scratch per side: 16 KiB
 
-inline F32x16 Exp16(F32x16 x) { return ExpNonPositive16(x); }
-
 // scores[t] = scale * dot(q, rows[t]) for t < n; NV = head_dim / 16.
 template <int NV>
 void ScoreRows(const float* const* rows, int32_t n, const float* q, float scale, float* scores) {
@@ -142,7 +140,7 @@ float SoftmaxStep(float* p, int32_t n, float& m, float& l) {
   const float correction = ExpNonPositive(m - new_m);
   F32x16 sum{};
   for (int32_t t = 0; t < n16; t += 16) {
-    const F32x16 e = Exp16(Load16(p + t) - new_m);
+    const F32x16 e = ExpNonPositive16(Load16(p + t) - new_m);
     Store16(p + t, e);
     sum += e;
   }

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/vec16.h"
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -39,6 +41,11 @@ inline float ExpNonPositive(float x) {
 }
 
 #if defined(__AVX512F__)
+// GCC 12 flags the placeholder operand inside its own masked intrinsics wherever they inline
+// (a known false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // ExpNonPositive on 16 lanes (ExpReduced's polynomial in fused multiply-adds): n by vrndscaleps,
 // 2^n by vscalefps.
 inline __m512 ExpNonPositive512(__m512 x) {
@@ -55,25 +62,23 @@ inline __m512 ExpNonPositive512(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
   return _mm512_scalef_ps(p, n);
 }
+#pragma GCC diagnostic pop
 #endif
 
-// ExpNonPositive on 16 lanes as a GCC vector (AVX-512, or pairs of AVX2 registers in the
-// x86-64-v3 build that valgrind runs).
-typedef float ExpF32x16 __attribute__((vector_size(64)));
+// ExpNonPositive on 16 lanes (vec16.h).
 #if defined(__AVX512F__)
-inline ExpF32x16 ExpNonPositive16(ExpF32x16 x) {
-  return std::bit_cast<ExpF32x16>(ExpNonPositive512(std::bit_cast<__m512>(x)));
+inline F32x16 ExpNonPositive16(F32x16 x) {
+  return std::bit_cast<F32x16>(ExpNonPositive512(std::bit_cast<__m512>(x)));
 }
 #else
-inline ExpF32x16 ExpNonPositive16(ExpF32x16 x) {
-  typedef int32_t I32x16 __attribute__((vector_size(64)));
-  const ExpF32x16 floor = ExpF32x16{} - 87.0f;
+inline F32x16 ExpNonPositive16(F32x16 x) {
+  const F32x16 floor = F32x16{} - 87.0f;
   x = x > floor ? x : floor;
-  const ExpF32x16 shifter = ExpF32x16{} + 12582912.0f;  // adding 1.5 * 2^23 rounds to an integer
-  const ExpF32x16 n = (x * 1.44269504088896341f + shifter) - shifter;
-  const ExpF32x16 r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
+  const F32x16 shifter = F32x16{} + 12582912.0f;  // adding 1.5 * 2^23 rounds to an integer
+  const F32x16 n = (x * 1.44269504088896341f + shifter) - shifter;
+  const F32x16 r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
   const I32x16 bits = (__builtin_convertvector(n, I32x16) + 127) << 23;
-  return ExpReduced(r) * std::bit_cast<ExpF32x16>(bits);
+  return ExpReduced(r) * std::bit_cast<F32x16>(bits);
 }
 #endif
 

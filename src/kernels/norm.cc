@@ -33,13 +33,13 @@ void LayerNorm(const float* x, const float* w, const float* b, int64_t n, float 
 void SiluMul(float* gate, const float* up, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    ExpF32x16 x, u;
+    F32x16 x, u;
     std::memcpy(&x, gate + i, sizeof(x));
     std::memcpy(&u, up + i, sizeof(u));
-    const ExpF32x16 neg_abs = x < 0 ? x : -x;
-    const ExpF32x16 e = ExpNonPositive16(neg_abs);
-    const ExpF32x16 num = x < 0 ? e : ExpF32x16{} + 1.0f;
-    const ExpF32x16 y = x * (num / (1.0f + e)) * u;
+    const F32x16 neg_abs = x < 0 ? x : -x;
+    const F32x16 e = ExpNonPositive16(neg_abs);
+    const F32x16 num = x < 0 ? e : Splat16(1.0f);
+    const F32x16 y = x * (num / (1.0f + e)) * u;
     std::memcpy(gate + i, &y, sizeof(y));
   }
   for (; i < n; ++i) {
@@ -53,12 +53,12 @@ void Gelu(float* x, int64_t n) {
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    ExpF32x16 v;
+    F32x16 v;
     std::memcpy(&v, x + i, sizeof(v));
-    const ExpF32x16 y = kSqrt2OverPi * (v + 0.044715f * v * v * v);
-    const ExpF32x16 e = ExpNonPositive16(y < 0 ? 2.0f * y : -2.0f * y);
-    const ExpF32x16 t = (1.0f - e) / (1.0f + e);
-    const ExpF32x16 out = 0.5f * v * (1.0f + (y < 0 ? -t : t));
+    const F32x16 y = kSqrt2OverPi * (v + 0.044715f * v * v * v);
+    const F32x16 e = ExpNonPositive16(y < 0 ? 2.0f * y : -2.0f * y);
+    const F32x16 t = (1.0f - e) / (1.0f + e);
+    const F32x16 out = 0.5f * v * (1.0f + (y < 0 ? -t : t));
     std::memcpy(x + i, &out, sizeof(out));
   }
   for (; i < n; ++i) {
