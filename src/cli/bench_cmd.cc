@@ -140,7 +140,7 @@ int Run(BenchArgs a) {
   // Prefill's ceiling: quantized weights run as int8 dot products, float weights as fp32 FMAs.
   const ComputePeak peak = a.bandwidth_gib > 0 ? MeasureComputePeak(&pool) : ComputePeak{};
   const DType wq = model.weights().layers.front().wo.type;  // every arch has wo
-  const bool int8_gemm = (wq == DType::kQ8_0 || wq == DType::kQ4_0) && peak.int8_op_s > 0;
+  const bool int8_gemm = IsBlockQuantized(wq) && peak.int8_op_s > 0;
   const double pp_peak = int8_gemm ? peak.int8_op_s : peak.f32_flop_s;
   std::printf("compute peak: fp32 FMA %.0f GFLOP/s, int8 dot %.0f GOP/s\n\n", peak.f32_flop_s / 1e9,
               peak.int8_op_s / 1e9);

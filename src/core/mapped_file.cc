@@ -19,7 +19,7 @@ MappedFile::~MappedFile() {
 
 MappedFile::MappedFile(MappedFile&& o) noexcept
     : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)),
-      mapped_(std::exchange(o.mapped_, 0)), path_(std::move(o.path_)) {}
+      mapped_(std::exchange(o.mapped_, 0)), mode_(o.mode_), path_(std::move(o.path_)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
   if (this != &o) {
@@ -27,6 +27,7 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
     data_ = std::exchange(o.data_, nullptr);
     size_ = std::exchange(o.size_, 0);
     mapped_ = std::exchange(o.mapped_, 0);
+    mode_ = o.mode_;
     path_ = std::move(o.path_);
   }
   return *this;
@@ -59,6 +60,15 @@ void* LoadIntoMemory(int fd, size_t size, size_t* mapped) {
 
 }  // namespace
 
+bool MappedFile::Edit(const std::function<void(uint8_t* bytes)>& edit) {
+  if (mode_ != Mode::kLoad || data_ == nullptr) return false;
+  auto* p = const_cast<uint8_t*>(data_);
+  if (mprotect(p, mapped_, PROT_READ | PROT_WRITE) != 0) return false;
+  edit(p);
+  mprotect(p, mapped_, PROT_READ);
+  return true;
+}
+
 Result<MappedFile> MappedFile::Open(const std::string& path, Mode mode) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -86,6 +96,7 @@ Result<MappedFile> MappedFile::Open(const std::string& path, Mode mode) {
                      std::strerror(err));
     }
     f.data_ = static_cast<const uint8_t*>(p);
+    f.mode_ = mode;
   }
   ::close(fd);
   return f;

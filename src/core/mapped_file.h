@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/status.h"
@@ -26,6 +27,9 @@ class MappedFile {
   static Result<MappedFile> Open(const std::string& path, Mode mode = Mode::kMap);
 
   const uint8_t* data() const { return data_; }
+  // kLoad only: runs `edit` on the loaded copy with write access (e.g. to repack weights into
+  // a kernel's layout), then makes it read-only again. False (nothing run) for mapped files.
+  bool Edit(const std::function<void(uint8_t* bytes)>& edit);
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
@@ -33,6 +37,7 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
   size_t mapped_ = 0;  // bytes to unmap (kLoad rounds up to whole huge pages)
+  Mode mode_ = Mode::kMap;
   std::string path_;
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -66,6 +67,10 @@ class GgufFile {
   const std::string& label() const { return label_; }
   const std::map<std::string, GgufValue, std::less<>>& metadata() const { return kv_; }
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
+
+  // Files opened with MappedFile::Mode::kLoad: runs `edit` with write access to the loaded
+  // bytes (tensor data keeps its addresses). False, nothing run, for mapped files and images.
+  bool EditLoadedBytes(const std::function<void(uint8_t* bytes)>& edit) { return map_.Edit(edit); }
 
   const GgufValue* Find(std::string_view key) const;
   const GgufTensorInfo* FindTensor(std::string_view name) const;

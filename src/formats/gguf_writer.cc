@@ -119,6 +119,10 @@ Status GgufWriter::CheckTensor(std::string_view name, DType type,
       return InvalidArgument(where + "is too large");
     }
   }
+  if (!DTypeFromGgml(static_cast<uint32_t>(type))) {
+    return InvalidArgument(where + std::string(DTypeName(type)) +
+                           " is a run-time layout, not a GGUF type");
+  }
   const DTypeTraits tr = TraitsOf(type);
   if (dims[0] % tr.block_elems != 0) {
     return InvalidArgument(where + "row length " + std::to_string(dims[0]) +

@@ -9,6 +9,7 @@
 #include "core/fp16.h"
 #include "core/status.h"
 #include "kernels/matmul_internal.h"
+#include "quant/q8_0_r16.h"
 
 #if defined(KVC_MATMUL_BF16)
 #include <immintrin.h>
@@ -107,7 +108,7 @@ void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::s
   MatMulArgs a;
   a.x = x;
   a.n = n;
-  const bool quantized = type == DType::kQ8_0 || type == DType::kQ4_0;
+  const bool quantized = IsBlockQuantized(type);
   if (quantized) a.qx = QuantizeActs(x, n, cols, &act_buf, pool);
 
   RowsFn rows_fn = GenericRows;
@@ -118,6 +119,7 @@ void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::s
   if (quantized) rows_fn = Avx512RowsQ;
   thread_local ScratchBuffer q4_buf;
   if (type == DType::kQ4_0) a.xq4 = PackActsQ4(a.qx, n, cols, &q4_buf, &a.xq4_stride);
+  if (type == DType::kQ8_0_R16) a.xr16 = PackActsQ8R16(a.qx, n, cols, &q4_buf, &a.xr16_stride);
 #endif
 #if defined(KVC_MATMUL_BF16)
   if (type == DType::kBF16) {
@@ -165,6 +167,14 @@ void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::s
 void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
   float* const ys[1] = {y};
   MatMulShared(std::span<const MatView>(&w, 1), x, n, ys, pool);
+}
+
+std::optional<DType> PreferredLayout(const MatView& w) {
+  if (internal::kVnni && w.type == DType::kQ8_0 && CanRepackQ8R16(w.cols) &&
+      reinterpret_cast<uintptr_t>(w.data) % 32 == 0) {
+    return DType::kQ8_0_R16;
+  }
+  return std::nullopt;
 }
 
 void MatVec(const MatView& w, const float* x, float* y, ThreadPool* pool) {

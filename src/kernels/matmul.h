@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "tensor/mat_view.h"
@@ -43,5 +44,10 @@ void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* p
 constexpr size_t kMaxSharedProducts = 4;
 void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::span<float* const> ys,
                   ThreadPool* pool);
+
+// The layout this build's decode kernel streams fastest for w, when it differs from w's own:
+// Q8_0 -> Q8_0_R16 on AVX-512 VNNI builds for rows of whole 16-block groups (quant/q8_0_r16.h),
+// else nullopt. Loaders that own the weight bytes repack them once.
+std::optional<DType> PreferredLayout(const MatView& w);
 
 }  // namespace kvc

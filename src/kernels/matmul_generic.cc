@@ -3,6 +3,7 @@
 #include "core/fp16.h"
 #include "kernels/matmul_internal.h"
 #include "quant/ggml_blocks.h"
+#include "quant/q8_0_r16.h"
 #include "quant/quantize.h"
 
 namespace kvc::internal {
@@ -49,14 +50,21 @@ float DotQ4Row(const BlockQ4_0* w, const ActBlocksView& x, int64_t nb) {
 void GenericRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const MatView& w = a.w;
   const int64_t nb = w.cols / kQK;
-  if (w.type == DType::kQ8_0 || w.type == DType::kQ4_0) {
+  if (IsBlockQuantized(w.type)) {
+    thread_local ScratchBuffer unpack_buf;
     for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* row = w.row(r);
+      if (w.type == DType::kQ8_0_R16) {  // back to plain blocks; the products are the same
+        auto* q8 = static_cast<uint8_t*>(unpack_buf.Get(w.row_bytes()));
+        UnpackRowQ8R16(row, q8, w.cols);
+        row = q8;
+      }
       for (int64_t t = 0; t < a.n; ++t) {
         const ActBlocksView xt = a.qx.Row(t);
         a.y[t * w.rows + r] =
-            w.type == DType::kQ8_0
-                ? DotQ8Row(reinterpret_cast<const BlockQ8_0*>(w.row(r)), xt, nb)
-                : DotQ4Row(reinterpret_cast<const BlockQ4_0*>(w.row(r)), xt, nb);
+            w.type == DType::kQ4_0
+                ? DotQ4Row(reinterpret_cast<const BlockQ4_0*>(row), xt, nb)
+                : DotQ8Row(reinterpret_cast<const BlockQ8_0*>(row), xt, nb);
       }
     }
     return;

@@ -71,16 +71,26 @@ struct alignas(64) Q4ActUnit {
   float dx[16];
 };
 
+// Activations of one group of 16 blocks laid out for Q8_0_R16 weights (quant/q8_0_r16.h): the
+// values in the weights' interleaved order and each block's -128 * sum, where its integer
+// accumulator starts (the weights are fed as w + 128).
+struct alignas(64) Q8R16ActGroup {
+  int8_t qs[512];
+  int32_t init[16];
+};
+
 // Kernel entry points. Each computes y for rows [r0, r1) of w and all n tokens; X is given as
 // f32 and (for quantized weights) quantized. Y is [n, w.rows].
 struct MatMulArgs {
   MatView w;
   const float* x = nullptr;   // [n, w.cols]
-  QuantizedActs qx;           // set for Q8_0 / Q4_0
+  QuantizedActs qx;           // set for block-quantized weights
   const uint16_t* xbf = nullptr;  // [n, xbf_stride] bf16 copy of X, set for BF16 when used
   int64_t xbf_stride = 0;
   const Q4ActUnit* xq4 = nullptr;  // [n, xq4_stride] set for Q4_0 on VNNI builds
   int64_t xq4_stride = 0;
+  const Q8R16ActGroup* xr16 = nullptr;  // [n, xr16_stride] set for Q8_0_R16 on VNNI builds
+  int64_t xr16_stride = 0;
   int64_t n = 0;
   float* y = nullptr;
 };
@@ -139,6 +149,9 @@ constexpr int64_t kGemmMinTokensFloat = 5;
 // Repacks quantized activations for the Q4_0 kernel (once per call).
 const Q4ActUnit* PackActsQ4(const QuantizedActs& q, int64_t n, int64_t cols, ScratchBuffer* buf,
                             int64_t* stride);
+// Repacks quantized activations for the Q8_0_R16 kernel (once per call; cols % 512 == 0).
+const Q8R16ActGroup* PackActsQ8R16(const QuantizedActs& q, int64_t n, int64_t cols,
+                                   ScratchBuffer* buf, int64_t* stride);
 #endif
 #if defined(KVC_MATMUL_AVX512) && defined(__AVX512BF16__)
 #define KVC_MATMUL_BF16 1

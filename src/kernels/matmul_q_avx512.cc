@@ -21,6 +21,7 @@
 
 #include "kernels/matmul_simd_avx512.h"
 #include "quant/ggml_blocks.h"
+#include "quant/q8_0_r16.h"
 
 namespace kvc::internal {
 namespace {
@@ -135,6 +136,49 @@ void DotRowsQ4(const uint8_t* const* rows, const ActBlocksView& x, const Q4ActUn
   for (int r = 0; r < R; ++r) *y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
 }
 
+// ---- Q8_0_R16: one vpdpbusd advances 16 blocks (quant/q8_0_r16.h). ----
+// Each group's 8 vectors accumulate into two integer chains per row (started at -128 sum(x)),
+// then one convert and one FMA apply the 16 block scales.
+template <int R>
+void DotRowsQ8R16(const uint8_t* const* rows, const float* dx, const Q8R16ActGroup* xg, int64_t nb,
+                  float* const* y) {
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  int64_t lead[R];
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) {
+    lead[r] = Q8R16Lead(rows[r], nb);
+    acc[r] = _mm512_setzero_ps();
+  }
+  for (int64_t g = 0; g < nb / kR16Blocks; ++g) {
+    const __m512i init = _mm512_load_si512(xg[g].init);
+    __m512i d0[R], d1[R];
+    for (int r = 0; r < R; ++r) {
+      d0[r] = init;
+      d1[r] = _mm512_setzero_si512();
+    }
+    for (int k = 0; k < 8; k += 2) {
+      const __m512i x0 = _mm512_load_si512(xg[g].qs + 64 * k);
+      const __m512i x1 = _mm512_load_si512(xg[g].qs + 64 * k + 64);
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* q = rows[r] + lead[r] + g * kR16GroupBytes + 64 * k;
+        d0[r] = _mm512_dpbusd_epi32(d0[r], _mm512_xor_si512(_mm512_load_si512(q), bias), x0);
+      }
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* q = rows[r] + lead[r] + g * kR16GroupBytes + 64 * k + 64;
+        d1[r] = _mm512_dpbusd_epi32(d1[r], _mm512_xor_si512(_mm512_load_si512(q), bias), x1);
+      }
+    }
+    const __m512 dxg = _mm512_load_ps(dx + g * kR16Blocks);
+    for (int r = 0; r < R; ++r) {
+      const __m256i h = _mm256_load_si256(
+          reinterpret_cast<const __m256i*>(rows[r] + Q8R16ScaleOffset(lead[r], nb, g)));
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d0[r], d1[r])),
+                               _mm512_mul_ps(_mm512_cvtph_ps(h), dxg), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) *y[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
 }  // namespace
 
 void Avx512RowsQ(const MatMulArgs& a, int64_t r0, int64_t r1) {
@@ -142,6 +186,10 @@ void Avx512RowsQ(const MatMulArgs& a, int64_t r0, int64_t r1) {
   if (a.w.type == DType::kQ4_0) {
     ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
       DotRowsQ4<R>(rows, a.qx.Row(t), a.xq4 + t * a.xq4_stride, nb, y);
+    });
+  } else if (a.w.type == DType::kQ8_0_R16) {
+    ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
+      DotRowsQ8R16<R>(rows, a.qx.Row(t).d, a.xr16 + t * a.xr16_stride, nb, y);
     });
   } else {
     ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
@@ -175,6 +223,32 @@ const Q4ActUnit* PackActsQ4(const QuantizedActs& q, int64_t n, int64_t cols, Scr
       _mm512_store_si512(o->init, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 3)));
       const __m512 d4 = _mm512_castps128_ps512(_mm_load_ps(x.d + u * 4));
       _mm512_store_ps(o->dx, _mm512_permutexvar_ps(dx_idx, d4));
+    }
+  }
+  return out;
+}
+
+const Q8R16ActGroup* PackActsQ8R16(const QuantizedActs& q, int64_t n, int64_t cols,
+                                   ScratchBuffer* buf, int64_t* stride) {
+  const int64_t groups = cols / kR16GroupBytes;
+  *stride = groups;
+  auto* out =
+      static_cast<Q8R16ActGroup*>(buf->Get(static_cast<size_t>(n * groups) * sizeof(Q8R16ActGroup)));
+  // Dword j of block l lands in lane l of vector j: a 16 x 8 dword transpose per group.
+  const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                                              12, 13, 14, 15),
+                                           _mm512_set1_epi32(8));
+  for (int64_t t = 0; t < n; ++t) {
+    const ActBlocksView x = q.Row(t);
+    for (int64_t g = 0; g < groups; ++g) {
+      const auto* src = reinterpret_cast<const int*>(x.qs + g * kR16GroupBytes);
+      Q8R16ActGroup& o = out[t * groups + g];
+      for (int j = 0; j < 8; ++j) {
+        _mm512_store_si512(o.qs + 64 * j,
+                           _mm512_i32gather_epi32(_mm512_add_epi32(lanes, _mm512_set1_epi32(j)), src, 4));
+      }
+      const __m512i sum = _mm512_loadu_si512(x.sum + g * kR16Blocks);
+      _mm512_store_si512(o.init, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-128)));
     }
   }
   return out;

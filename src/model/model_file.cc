@@ -1,7 +1,11 @@
 #include "model/model_file.h"
 
 #include <cstring>
+#include <optional>
+#include <vector>
 
+#include "kernels/matmul.h"
+#include "quant/q8_0_r16.h"
 #include "quant/quantize.h"
 
 namespace kvc {
@@ -166,6 +170,24 @@ Result<std::unique_ptr<ModelFile>> ModelFile::FromGguf(std::unique_ptr<GgufFile>
       to_f32(*mv);
     }
   }
+  // Weights loaded into our own memory are repacked once into the layout the decode kernel
+  // streams fastest; mapped weights are read in place as the file has them. The token
+  // embeddings are looked up by row and keep the file's layout (and so does a tied output).
+  std::vector<MatView*> mats;
+  for (LayerWeights& L : w.layers) {
+    for (MatView* mv : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+      if (mv->data && PreferredLayout(*mv) == DType::kQ8_0_R16) mats.push_back(mv);
+    }
+  }
+  if (!c.tied_embeddings && PreferredLayout(w.output) == DType::kQ8_0_R16) mats.push_back(&w.output);
+  g->EditLoadedBytes([&](uint8_t* bytes) {
+    const auto* base = static_cast<const uint8_t*>(bytes);
+    for (MatView* mv : mats) {
+      RepackRowsQ8R16InPlace(bytes + (static_cast<const uint8_t*>(mv->data) - base), mv->rows,
+                             mv->cols);
+      mv->type = DType::kQ8_0_R16;
+    }
+  });
   m->gguf_ = std::move(g);
   return m;
 }

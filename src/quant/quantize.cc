@@ -3,9 +3,11 @@
 #include <cmath>
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/fp16.h"
 #include "quant/ggml_blocks.h"
+#include "quant/q8_0_r16.h"
 
 namespace kvc {
 
@@ -29,6 +31,19 @@ void DequantizeRow(DType type, const void* src, float* dst, int64_t n) {
       for (int64_t k = 0; k < n / kQK; ++k) {
         const float d = F16ToF32(b[k].d);
         for (int i = 0; i < kQK; ++i) dst[k * kQK + i] = d * b[k].qs[i];
+      }
+      return;
+    }
+    case DType::kQ8_0_R16: {
+      const auto* row = static_cast<const uint8_t*>(src);
+      const int64_t nb = n / kQK, lead = Q8R16Lead(row, nb);
+      for (int64_t k = 0; k < nb; ++k) {
+        uint16_t h;
+        std::memcpy(&h, row + Q8R16ScaleOffset(lead, nb, k / kR16Blocks) + 2 * (k % kR16Blocks), 2);
+        const float d = F16ToF32(h);
+        for (int i = 0; i < kQK; ++i) {
+          dst[k * kQK + i] = d * static_cast<int8_t>(row[lead + Q8R16QuantOffset(k, i)]);
+        }
       }
       return;
     }
@@ -72,6 +87,12 @@ void QuantizeRow(DType type, const float* src, void* dst, int64_t n) {
         b[k].d = F32ToF16(d);
         for (int i = 0; i < kQK; ++i) b[k].qs[i] = static_cast<int8_t>(std::lround(x[i] * id));
       }
+      return;
+    }
+    case DType::kQ8_0_R16: {
+      std::vector<BlockQ8_0> blocks(static_cast<size_t>(n / kQK));
+      QuantizeRow(DType::kQ8_0, src, blocks.data(), n);
+      RepackRowQ8R16(blocks.data(), dst, n);
       return;
     }
     case DType::kQ4_0: {

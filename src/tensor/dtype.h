@@ -14,6 +14,8 @@ enum class DType : uint32_t {
   kQ4_0 = 2,
   kQ8_0 = 8,
   kBF16 = 30,
+  // Run-time layouts, never read from or written to files (ids outside ggml's range).
+  kQ8_0_R16 = 0x10008,  // Q8_0 bytes reordered for the VNNI matvec (quant/q8_0_r16.h)
 };
 
 struct DTypeTraits {
@@ -30,6 +32,7 @@ inline DTypeTraits TraitsOf(DType t) {
     case DType::kBF16: return {"BF16", 1, 2};
     case DType::kQ8_0: return {"Q8_0", 32, 34};
     case DType::kQ4_0: return {"Q4_0", 32, 18};
+    case DType::kQ8_0_R16: return {"Q8_0_R16", 32, 34};
   }
   return {"?", 1, 0};
 }
@@ -53,6 +56,11 @@ std::string_view GgmlTypeName(uint32_t id);
 
 // Parses "F32", "f16", "q8_0", ... (case-insensitive).
 std::optional<DType> DTypeFromName(std::string_view name);
+
+// Whether weights of `t` are quantized in blocks (the matmul kernels quantize X to match).
+inline bool IsBlockQuantized(DType t) {
+  return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ8_0_R16;
+}
 
 // Bytes of one row of `n` elements; n must be a multiple of the block size.
 inline size_t RowBytes(DType t, int64_t n) {

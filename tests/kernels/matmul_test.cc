@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <random>
 #include <tuple>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "kernels/matmul.h"
 #include "quant/act_quant.h"
 #include "quant/ggml_blocks.h"
+#include "quant/q8_0_r16.h"
 #include "quant/quantize.h"
 
 namespace kvc {
@@ -32,13 +34,31 @@ constexpr double kU32 = 1.0 / (1 << 24);
 
 double Gamma(int64_t k) { return k * kU32 / (1 - k * kU32); }
 
-bool IsQuant(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
+bool IsQuant(DType t) { return IsBlockQuantized(t); }
+
+// Weight bytes 64-byte aligned, as tensor data in memory is (Q8_0_R16 rows need 32).
+template <typename T>
+struct Aligned64 {
+  using value_type = T;
+  Aligned64() = default;
+  template <typename U>
+  Aligned64(const Aligned64<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  bool operator==(const Aligned64&) const { return true; }
+};
+using Bytes = std::vector<uint8_t, Aligned64<uint8_t>>;
 
 // Random weights of `type`: Gaussian rows through the reference quantizer, plus (quantized types)
 // some rows of raw random blocks so that every code value (Q8_0 -128 included) is exercised.
-std::vector<uint8_t> MakeWeights(DType type, int64_t rows, int64_t cols, std::mt19937* rng) {
+Bytes MakeWeights(DType type, int64_t rows, int64_t cols, std::mt19937* rng) {
+  if (type == DType::kQ8_0_R16) {  // the Q8_0 cases, repacked
+    Bytes w = MakeWeights(DType::kQ8_0, rows, cols, rng);
+    RepackRowsQ8R16InPlace(w.data(), rows, cols);
+    return w;
+  }
   const size_t rb = RowBytes(type, cols);
-  std::vector<uint8_t> w(rb * rows);
+  Bytes w(rb * rows);
   std::normal_distribution<float> g(0.0f, 1.0f);
   std::vector<float> src(cols);
   for (int64_t r = 0; r < rows; ++r) {
@@ -75,11 +95,17 @@ std::vector<float> MakeActs(int64_t n, int64_t cols, std::mt19937* rng) {
 }
 
 // Integer weights of block b of a quantized row; returns the block scale.
-double BlockInts(DType type, const uint8_t* row, int64_t b, int* wq) {
+double BlockInts(DType type, const uint8_t* row, int64_t nb, int64_t b, int* wq) {
   if (type == DType::kQ8_0) {
     const auto* blk = reinterpret_cast<const BlockQ8_0*>(row) + b;
     for (int i = 0; i < 32; ++i) wq[i] = blk->qs[i];
     return F16ToF32(blk->d);
+  }
+  if (type == DType::kQ8_0_R16) {  // via the plain blocks the row was repacked from
+    std::vector<BlockQ8_0> blk(nb);
+    UnpackRowQ8R16(row, blk.data(), nb * 32);
+    for (int i = 0; i < 32; ++i) wq[i] = blk[b].qs[i];
+    return F16ToF32(blk[b].d);
   }
   const auto* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
   for (int j = 0; j < 16; ++j) {
@@ -96,10 +122,11 @@ struct Case {
 };
 
 void CheckProduct(const Case& c, uint32_t seed) {
+  if (c.type == DType::kQ8_0_R16 && !CanRepackQ8R16(c.cols)) return;  // only whole 16-block groups
   SCOPED_TRACE(::testing::Message() << DTypeName(c.type) << " rows=" << c.rows << " cols="
                                     << c.cols << " n=" << c.n << " threads=" << c.threads);
   std::mt19937 rng(seed);
-  const std::vector<uint8_t> wbytes = MakeWeights(c.type, c.rows, c.cols, &rng);
+  const Bytes wbytes = MakeWeights(c.type, c.rows, c.cols, &rng);
   const std::vector<float> x = MakeActs(c.n, c.cols, &rng);
   const MatView w{c.type, wbytes.data(), c.rows, c.cols};
   std::vector<float> y(c.rows * c.n, NAN);
@@ -116,7 +143,7 @@ void CheckProduct(const Case& c, uint32_t seed) {
   std::vector<float> dx(nb);
   std::vector<int32_t> sx(nb);
   std::vector<float> wrow(c.cols);
-  const double offset = c.type == DType::kQ8_0 ? 128 : 8;  // bias making weights unsigned
+  const double offset = c.type == DType::kQ4_0 ? 8 : 128;  // bias making weights unsigned
   const int64_t k = c.cols + 16;
   for (int64_t t = 0; t < c.n; ++t) {
     const float* xt = x.data() + t * c.cols;
@@ -142,7 +169,7 @@ void CheckProduct(const Case& c, uint32_t seed) {
       double exact = 0, round_terms = 0, act_err = 0;
       for (int64_t b = 0; b < nb; ++b) {
         int wq[32];
-        const double dw = BlockInts(c.type, w.row(r), b, wq);
+        const double dw = BlockInts(c.type, w.row(r), nb, b, wq);
         double dot = 0, mag = 0;
         for (int i = 0; i < 32; ++i) {
           const int q = qs[b * 32 + i];
@@ -162,7 +189,8 @@ void CheckProduct(const Case& c, uint32_t seed) {
   }
 }
 
-const DType kTypes[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
+const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16,
+                        DType::kQ8_0, DType::kQ4_0, DType::kQ8_0_R16};
 
 class MatVecTest : public ::testing::TestWithParam<DType> {};
 
@@ -217,7 +245,7 @@ TEST_P(MatMulTest, MatchesMatVecPerToken) {
   const DType type = GetParam();
   std::mt19937 rng(5);
   const int64_t rows = 45, cols = 1024, n = 9;
-  const std::vector<uint8_t> wb = MakeWeights(type, rows, cols, &rng);
+  const Bytes wb = MakeWeights(type, rows, cols, &rng);
   const std::vector<float> x = MakeActs(n, cols, &rng);
   const MatView w{type, wb.data(), rows, cols};
   ThreadPool pool(2);
@@ -254,7 +282,7 @@ TEST_P(MatMulTest, SharedInputMatchesOneProductEach) {
   std::mt19937 rng(21);
   const int64_t cols = 1024;
   const int64_t rows[3] = {70, 33, 5};
-  std::vector<std::vector<uint8_t>> wb;
+  std::vector<Bytes> wb;
   MatView ws[3];
   for (int i = 0; i < 3; ++i) {
     wb.push_back(MakeWeights(type, rows[i], cols, &rng));
@@ -285,8 +313,8 @@ TEST_P(MatMulTest, SharedInputMatchesOneProductEach) {
 // products, one loop each.
 TEST(MatMulSharedTest, MixedTypesFallBack) {
   std::mt19937 rng(22);
-  const std::vector<uint8_t> a = MakeWeights(DType::kQ8_0, 40, 512, &rng);
-  const std::vector<uint8_t> b = MakeWeights(DType::kF16, 24, 512, &rng);
+  const Bytes a = MakeWeights(DType::kQ8_0, 40, 512, &rng);
+  const Bytes b = MakeWeights(DType::kF16, 24, 512, &rng);
   const std::vector<float> x = MakeActs(2, 512, &rng);
   ThreadPool pool(2);
   const MatView ws[2] = {{DType::kQ8_0, a.data(), 40, 512}, {DType::kF16, b.data(), 24, 512}};
@@ -297,6 +325,47 @@ TEST(MatMulSharedTest, MixedTypesFallBack) {
   MatMul(ws[1], x.data(), 2, r1.data(), &pool);
   EXPECT_EQ(y0, r0);
   EXPECT_EQ(y1, r1);
+}
+
+// Repacked rows at either alignment (the layout follows the row address modulo 64) give the
+// plain Q8_0 products up to f32 rounding, for decode and for the packed prefill kernel.
+TEST(MatMulQ8R16Test, EitherRowAlignmentMatchesPlainQ8) {
+  std::mt19937 rng(31);
+  ThreadPool pool(2);
+  for (int64_t cols : {512, 1536, 2048}) {
+    const int64_t rows = 37;
+    const Bytes q8 = MakeWeights(DType::kQ8_0, rows, cols, &rng);
+    const MatView plain{DType::kQ8_0, q8.data(), rows, cols};
+    for (size_t phase : {0, 32}) {
+      Bytes store(q8.size() + 64);
+      uint8_t* base = store.data() + phase;
+      std::memcpy(base, q8.data(), q8.size());
+      RepackRowsQ8R16InPlace(base, rows, cols);
+      const MatView r16{DType::kQ8_0_R16, base, rows, cols};
+      for (int64_t n : {1, 3, 20}) {
+        SCOPED_TRACE(::testing::Message() << "cols " << cols << " phase " << phase << " n " << n);
+        const std::vector<float> x = MakeActs(n, cols, &rng);
+        std::vector<float> y0(rows * n), y1(rows * n), wrow(cols), dx(cols / 32);
+        std::vector<int8_t> qs(cols);
+        std::vector<int32_t> sx(cols / 32);
+        MatMul(plain, x.data(), n, y0.data(), &pool);
+        MatMul(r16, x.data(), n, y1.data(), &pool);
+        for (int64_t t = 0; t < n; ++t) {
+          QuantizeActsQ8Ref(x.data() + t * cols, cols, qs.data(), dx.data(), sx.data());
+          for (int64_t r = 0; r < rows; ++r) {
+            DequantizeRow(DType::kQ8_0, plain.row(r), wrow.data(), cols);
+            double bound = 0;
+            for (int64_t i = 0; i < cols; ++i) {
+              bound += std::fabs(wrow[i]) * (std::fabs(x[t * cols + i]) + dx[i / 32]);
+            }
+            ASSERT_LE(std::fabs(y0[t * rows + r] - y1[t * rows + r]),
+                      2 * Gamma(cols + 16) * bound + 1e-30)
+                << t << "," << r;
+          }
+        }
+      }
+    }
+  }
 }
 
 std::string TypeName(const ::testing::TestParamInfo<DType>& info) {

@@ -13,6 +13,7 @@
 
 #include "core/fp16.h"
 #include "quant/ggml_blocks.h"
+#include "quant/q8_0_r16.h"
 
 namespace kvc {
 namespace {
@@ -171,6 +172,40 @@ TEST(QuantizeRowBytes, MatchesBlockLayouts) {
   EXPECT_EQ(RowBytes(DType::kQ4_0, 2048), 64u * sizeof(BlockQ4_0));
   EXPECT_EQ(RowBytes(DType::kF16, 7), 14u);
   EXPECT_EQ(RowBytes(DType::kF32, 3), 12u);
+}
+
+// Q8_0_R16 holds the same blocks in another order, wherever the row sits (its layout follows
+// the row's address modulo 64): repacking, unpacking and dequantizing give the plain rows back
+// bit for bit, and the quants of a row land on a 64-byte boundary.
+TEST(QuantizeQ8_0_R16, RepackKeepsEveryBlockAtEitherAlignment) {
+  std::mt19937 rng(7);
+  for (int64_t cols : {512, 1024, 1536, 4096}) {
+    const int64_t rows = 5, nb = cols / 32;
+    const size_t rb = RowBytes(DType::kQ8_0, cols);
+    std::vector<BlockQ8_0> q8(nb * rows);
+    for (BlockQ8_0& b : q8) {
+      b.d = static_cast<uint16_t>(rng() & 0x7bff);  // finite f16
+      for (int8_t& v : b.qs) v = static_cast<int8_t>(rng());
+    }
+    for (size_t phase : {0, 32}) {
+      SCOPED_TRACE(::testing::Message() << "cols " << cols << " phase " << phase);
+      std::vector<uint8_t> store(rb * rows + 128);
+      uint8_t* base = store.data() + (64 - reinterpret_cast<uintptr_t>(store.data()) % 64) + phase;
+      std::memcpy(base, q8.data(), rb * rows);
+      RepackRowsQ8R16InPlace(base, rows, cols);
+      std::vector<float> want(cols), got(cols);
+      std::vector<BlockQ8_0> back(nb);
+      for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t* row = base + r * rb;
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(row + Q8R16Lead(row, nb)) % 64, 0u);
+        UnpackRowQ8R16(row, back.data(), cols);
+        EXPECT_EQ(0, std::memcmp(back.data(), &q8[r * nb], rb)) << "row " << r;
+        DequantizeRow(DType::kQ8_0, &q8[r * nb], want.data(), cols);
+        DequantizeRow(DType::kQ8_0_R16, row, got.data(), cols);
+        EXPECT_EQ(want, got) << "row " << r;
+      }
+    }
+  }
 }
 
 }  // namespace
