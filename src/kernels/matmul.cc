@@ -117,9 +117,11 @@ void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::s
 #endif
 #if defined(KVC_MATMUL_VNNI)
   if (quantized) rows_fn = Avx512RowsQ;
-  thread_local ScratchBuffer q4_buf;
-  if (type == DType::kQ4_0) a.xq4 = PackActsQ4(a.qx, n, cols, &q4_buf, &a.xq4_stride);
-  if (type == DType::kQ8_0_R16) a.xr16 = PackActsQ8R16(a.qx, n, cols, &q4_buf, &a.xr16_stride);
+  thread_local ScratchBuffer packed_acts_buf;
+  if (type == DType::kQ4_0) a.xq4 = PackActsQ4(a.qx, n, cols, &packed_acts_buf, &a.xq4_stride);
+  if (type == DType::kQ8_0_R16) {
+    a.xr16 = PackActsQ8R16(a.qx, n, cols, &packed_acts_buf, &a.xr16_stride);
+  }
 #endif
 #if defined(KVC_MATMUL_BF16)
   if (type == DType::kBF16) {

@@ -7,6 +7,8 @@
 //    -offset * sum(x) of their block (Q8_0: -128, Q4_0: -8).
 //  * the 16 f16 block scales of a group are collected with word permutes and converted
 //    together instead of one scalar conversion per block.
+//  * Q8_0_R16 rows (quant/q8_0_r16.h, repacked at load) need one aligned load, one XOR and one
+//    vpdpbusd per 64 weight bytes, and one convert and FMA per 16 blocks.
 //  * each thread streams two rows in lockstep (two interleaved sequential streams), with loads
 //    of at most 32 bytes: what the memory system here serves fastest.
 #include "kernels/matmul_internal.h"

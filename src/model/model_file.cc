@@ -1,6 +1,7 @@
 #include "model/model_file.h"
 
 #include <cstring>
+#include <set>
 #include <optional>
 #include <vector>
 
@@ -180,11 +181,16 @@ Result<std::unique_ptr<ModelFile>> ModelFile::FromGguf(std::unique_ptr<GgufFile>
     }
   }
   if (!c.tied_embeddings && PreferredLayout(w.output) == DType::kQ8_0_R16) mats.push_back(&w.output);
+  // A file may point two tensors at the same bytes: those are repacked once (overlapping
+  // tensors read garbage either way, as they would unrepacked, but stay in bounds).
+  std::set<const void*> repacked;
   g->EditLoadedBytes([&](uint8_t* bytes) {
     const auto* base = static_cast<const uint8_t*>(bytes);
     for (MatView* mv : mats) {
-      RepackRowsQ8R16InPlace(bytes + (static_cast<const uint8_t*>(mv->data) - base), mv->rows,
-                             mv->cols);
+      if (repacked.insert(mv->data).second) {
+        RepackRowsQ8R16InPlace(bytes + (static_cast<const uint8_t*>(mv->data) - base), mv->rows,
+                               mv->cols);
+      }
       mv->type = DType::kQ8_0_R16;
     }
   });
