@@ -172,15 +172,19 @@ Result<std::unique_ptr<ModelFile>> ModelFile::FromGguf(std::unique_ptr<GgufFile>
     }
   }
   // Weights loaded into our own memory are repacked once into the layout the decode kernel
-  // streams fastest; mapped weights are read in place as the file has them. The token
-  // embeddings are looked up by row and keep the file's layout (and so does a tied output).
+  // streams fastest; mapped weights are read in place as the file has them. Token embeddings
+  // are repacked only when tied to the output (the lookup decodes one row of either layout).
   std::vector<MatView*> mats;
   for (LayerWeights& L : w.layers) {
     for (MatView* mv : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
-      if (mv->data && PreferredLayout(*mv) == DType::kQ8_0_R16) mats.push_back(mv);
+      mats.push_back(mv);
     }
   }
-  if (!c.tied_embeddings && PreferredLayout(w.output) == DType::kQ8_0_R16) mats.push_back(&w.output);
+  mats.push_back(&w.output);
+  if (c.tied_embeddings) mats.push_back(&w.tok_embd);
+  std::erase_if(mats, [](const MatView* mv) {
+    return !mv->data || PreferredLayout(*mv) != DType::kQ8_0_R16;
+  });
   // A file may point two tensors at the same bytes: those are repacked once (overlapping
   // tensors read garbage either way, as they would unrepacked, but stay in bounds).
   std::set<const void*> repacked;

@@ -247,7 +247,7 @@ INSTANTIATE_TEST_SUITE_P(Presets, SynthEveryType,
 // Weights loaded into memory are repacked into the layout the decode kernel streams fastest
 // (Q8_0 -> Q8_0_R16 on AVX-512 VNNI builds); mapped weights stay as the file has them. Both
 // give the same logits up to f32 rounding, and the same greedy tokens.
-TEST(Synth, LoadedWeightsRepackedGiveTheMappedLogits) {
+void ExpectLoadedRepackedMatchesMapped(bool tied) {
   TempDir dir;
   SynthOptions opt;
   opt.config = Preset("tiny");
@@ -257,6 +257,7 @@ TEST(Synth, LoadedWeightsRepackedGiveTheMappedLogits) {
   opt.config.head_dim = 64;
   opt.config.rope_dim = 64;
   opt.config.ffn_dim = 1024;
+  opt.config.tied_embeddings = tied;
   opt.type = DType::kQ8_0;
   const std::string path = dir.File("m.gguf");
   auto r = SynthesizeModel(opt, path);
@@ -272,7 +273,9 @@ TEST(Synth, LoadedWeightsRepackedGiveTheMappedLogits) {
                             &loaded.value()->weights().output}) {
     EXPECT_EQ(mv->type, want.value_or(DType::kQ8_0));
   }
-  EXPECT_EQ(loaded.value()->weights().tok_embd.type, DType::kQ8_0);  // looked up by row
+  // The embeddings are repacked only when they are also the output.
+  EXPECT_EQ(loaded.value()->weights().tok_embd.type,
+            tied ? want.value_or(DType::kQ8_0) : DType::kQ8_0);
   const std::vector<int32_t> tokens = {1, 300, 301, 302, 303, 40, 41, 42};
   const std::vector<float> a = RunLogits(*mapped.value(), tokens);
   const std::vector<float> b = RunLogits(*loaded.value(), tokens);
@@ -289,6 +292,11 @@ TEST(Synth, LoadedWeightsRepackedGiveTheMappedLogits) {
     };
     EXPECT_EQ(best(a), best(b)) << "position " << p;
   }
+}
+
+TEST(Synth, LoadedWeightsRepackedGiveTheMappedLogits) { ExpectLoadedRepackedMatchesMapped(false); }
+TEST(Synth, LoadedTiedEmbeddingsRepackedGiveTheMappedLogits) {
+  ExpectLoadedRepackedMatchesMapped(true);
 }
 
 TEST(Synth, GeneratedVocabulary) {
