@@ -1,10 +1,10 @@
 // Prefill (n > 1) kernels: weights are packed panel by panel (32 rows = two zmm of 16 row lanes)
 // into per-thread scratch, in K chunks that stay in L1/L2, and each packed chunk is reused by
 // every token. Register tile: 2 x 16 rows x kNT tokens.
-//  * Q8_0 / Q4_0 / Q8_0_R16: packed as unsigned bytes (w + 128 / w + 8), 4 consecutive k per row lane, so
-//    vpdpbusd with a broadcast of 4 activation bytes adds 4 products per row. The int32 lane
-//    accumulators start at -offset * sum(x block), which makes them exact signed dot products;
-//    one convert and one FMA with dw * dx per block and row group.
+//  * Q8_0 / Q4_0 / Q8_0_R16: packed as unsigned bytes (w + 128 / w + 8), 4 consecutive k per row
+//    lane, so vpdpbusd with a broadcast of 4 activation bytes adds 4 products per row. The int32
+//    lane accumulators start at -offset * sum(x block), which makes them exact signed dot
+//    products; one convert and one FMA with dw * dx per block and row group.
 //  * F32 / F16: packed as f32, FMA with broadcast activations.
 //  * BF16: packed as bf16 pairs; vdpbf16ps with broadcast activation pairs (activations rounded
 //    to bf16, as vdpbf16ps needs) where available, else widened to f32 like F16.
@@ -131,7 +131,9 @@ void PackQR16(const MatView& w, int64_t r0, int valid, int64_t b0, int64_t b1, u
     const int rows = std::min(kGroupRows, valid - g * kGroupRows);
     uint8_t* dst_g = out + g * kQGroupBytes;
     if (rows <= 0) {  // a panel past the last row: zero weights, zero scales
-      for (int64_t b = b0; b < b1; ++b) std::memset(dst_g + (b - b0) * kQBlockBytes, 0, kQGroupBytes);
+      for (int64_t b = b0; b < b1; ++b) {
+        std::memset(dst_g + (b - b0) * kQBlockBytes, 0, kQGroupBytes);
+      }
       continue;
     }
     const __mmask16 m = RowMask(rows);

@@ -234,20 +234,19 @@ const Q8R16ActGroup* PackActsQ8R16(const QuantizedActs& q, int64_t n, int64_t co
                                    ScratchBuffer* buf, int64_t* stride) {
   const int64_t groups = cols / kR16GroupBytes;
   *stride = groups;
-  auto* out =
-      static_cast<Q8R16ActGroup*>(buf->Get(static_cast<size_t>(n * groups) * sizeof(Q8R16ActGroup)));
+  const size_t bytes = static_cast<size_t>(n * groups) * sizeof(Q8R16ActGroup);
+  auto* out = static_cast<Q8R16ActGroup*>(buf->Get(bytes));
   // Dword j of block l lands in lane l of vector j: a 16 x 8 dword transpose per group.
-  const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                                              12, 13, 14, 15),
-                                           _mm512_set1_epi32(8));
+  const __m512i lanes = _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104,
+                                          112, 120);
   for (int64_t t = 0; t < n; ++t) {
     const ActBlocksView x = q.Row(t);
     for (int64_t g = 0; g < groups; ++g) {
       const auto* src = reinterpret_cast<const int*>(x.qs + g * kR16GroupBytes);
       Q8R16ActGroup& o = out[t * groups + g];
       for (int j = 0; j < 8; ++j) {
-        _mm512_store_si512(o.qs + 64 * j,
-                           _mm512_i32gather_epi32(_mm512_add_epi32(lanes, _mm512_set1_epi32(j)), src, 4));
+        const __m512i idx = _mm512_add_epi32(lanes, _mm512_set1_epi32(j));
+        _mm512_store_si512(o.qs + 64 * j, _mm512_i32gather_epi32(idx, src, 4));
       }
       const __m512i sum = _mm512_loadu_si512(x.sum + g * kR16Blocks);
       _mm512_store_si512(o.init, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-128)));

@@ -14,8 +14,11 @@ void RepackRowQ8R16(const void* q8_row, void* dst, int64_t cols) {
   auto* out = static_cast<uint8_t*>(dst);
   const int64_t nb = cols / kQK, lead = Q8R16Lead(dst, nb);
   for (int64_t b = 0; b < nb; ++b) {
-    std::memcpy(out + Q8R16ScaleOffset(lead, nb, b / kR16Blocks) + 2 * (b % kR16Blocks), &in[b].d, 2);
-    for (int i = 0; i < kQK; i += 4) std::memcpy(out + lead + Q8R16QuantOffset(b, i), in[b].qs + i, 4);
+    uint8_t* scale = out + Q8R16ScaleOffset(lead, nb, b / kR16Blocks) + 2 * (b % kR16Blocks);
+    std::memcpy(scale, &in[b].d, 2);
+    for (int i = 0; i < kQK; i += 4) {
+      std::memcpy(out + lead + Q8R16QuantOffset(b, i), in[b].qs + i, 4);
+    }
   }
 }
 
@@ -25,8 +28,11 @@ void UnpackRowQ8R16(const void* r16_row, void* q8_dst, int64_t cols) {
   auto* out = static_cast<BlockQ8_0*>(q8_dst);
   const int64_t nb = cols / kQK, lead = Q8R16Lead(r16_row, nb);
   for (int64_t b = 0; b < nb; ++b) {
-    std::memcpy(&out[b].d, in + Q8R16ScaleOffset(lead, nb, b / kR16Blocks) + 2 * (b % kR16Blocks), 2);
-    for (int i = 0; i < kQK; i += 4) std::memcpy(out[b].qs + i, in + lead + Q8R16QuantOffset(b, i), 4);
+    const uint8_t* scale = in + Q8R16ScaleOffset(lead, nb, b / kR16Blocks) + 2 * (b % kR16Blocks);
+    std::memcpy(&out[b].d, scale, 2);
+    for (int i = 0; i < kQK; i += 4) {
+      std::memcpy(out[b].qs + i, in + lead + Q8R16QuantOffset(b, i), 4);
+    }
   }
 }
 
