@@ -2,7 +2,6 @@
 
 #include <cstring>
 #include <set>
-#include <optional>
 #include <vector>
 
 #include "kernels/matmul.h"

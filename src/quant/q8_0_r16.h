@@ -24,6 +24,8 @@
 
 #include <cstdint>
 
+#include "quant/ggml_blocks.h"
+
 namespace kvc {
 
 constexpr int64_t kR16Blocks = 16;
@@ -44,6 +46,9 @@ inline int64_t Q8R16ScaleOffset(int64_t lead, int64_t nb, int64_t g) {
 inline int64_t Q8R16QuantOffset(int64_t b, int i) {
   return (b / kR16Blocks) * kR16GroupBytes + (i / 4) * 64 + (b % kR16Blocks) * 4 + i % 4;
 }
+
+// Block b of a repacked row of nb blocks, as the plain Q8_0 block it was.
+BlockQ8_0 Q8R16Block(const void* r16_row, int64_t nb, int64_t b);
 
 // One row: Q8_0 blocks -> repacked at dst, and back (32-byte aligned repacked rows; the two
 // must not overlap).

@@ -34,19 +34,12 @@ void DequantizeRow(DType type, const void* src, float* dst, int64_t n) {
       }
       return;
     }
-    case DType::kQ8_0_R16: {
-      const auto* row = static_cast<const uint8_t*>(src);
-      const int64_t nb = n / kQK, lead = Q8R16Lead(row, nb);
-      for (int64_t k = 0; k < nb; ++k) {
-        uint16_t h;
-        std::memcpy(&h, row + Q8R16ScaleOffset(lead, nb, k / kR16Blocks) + 2 * (k % kR16Blocks), 2);
-        const float d = F16ToF32(h);
-        for (int i = 0; i < kQK; ++i) {
-          dst[k * kQK + i] = d * static_cast<int8_t>(row[lead + Q8R16QuantOffset(k, i)]);
-        }
+    case DType::kQ8_0_R16:
+      for (int64_t k = 0; k < n / kQK; ++k) {
+        const BlockQ8_0 block = Q8R16Block(src, n / kQK, k);
+        DequantizeRow(DType::kQ8_0, &block, dst + k * kQK, kQK);
       }
       return;
-    }
     case DType::kQ4_0: {
       const auto* b = static_cast<const BlockQ4_0*>(src);
       for (int64_t k = 0; k < n / kQK; ++k) {

@@ -101,11 +101,10 @@ double BlockInts(DType type, const uint8_t* row, int64_t nb, int64_t b, int* wq)
     for (int i = 0; i < 32; ++i) wq[i] = blk->qs[i];
     return F16ToF32(blk->d);
   }
-  if (type == DType::kQ8_0_R16) {  // via the plain blocks the row was repacked from
-    std::vector<BlockQ8_0> blk(nb);
-    UnpackRowQ8R16(row, blk.data(), nb * 32);
-    for (int i = 0; i < 32; ++i) wq[i] = blk[b].qs[i];
-    return F16ToF32(blk[b].d);
+  if (type == DType::kQ8_0_R16) {  // via the plain block the row was repacked from
+    const BlockQ8_0 blk = Q8R16Block(row, nb, b);
+    for (int i = 0; i < 32; ++i) wq[i] = blk.qs[i];
+    return F16ToF32(blk.d);
   }
   const auto* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
   for (int j = 0; j < 16; ++j) {
