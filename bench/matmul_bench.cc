@@ -246,8 +246,8 @@ void BM_ReadBandwidth(benchmark::State& state) {
 BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 const int kRegistered = [] {
-  for (DType t : {DType::kQ8_0, DType::kQ8_0_R16, DType::kQ4_0, DType::kF16, DType::kBF16,
-                  DType::kF32}) {
+  for (DType t : {DType::kQ8_0, DType::kQ8_0_R16, DType::kQ4_0, DType::kQ4_0_R16, DType::kF16,
+                  DType::kBF16, DType::kF32}) {
     for (const auto& s : {std::array<int64_t, 2>{8192, 2048}, std::array<int64_t, 2>{32000, 2048}}) {
       const std::string name = "BM_MatVecVsRead/" + std::string(DTypeName(t)) + "/" +
                                std::to_string(s[0]) + "x" + std::to_string(s[1]);
@@ -257,7 +257,7 @@ const int kRegistered = [] {
           ->MinTime(1.0);
     }
   }
-  for (DType t : {DType::kQ8_0, DType::kQ8_0_R16, DType::kQ4_0}) {
+  for (DType t : {DType::kQ8_0, DType::kQ8_0_R16, DType::kQ4_0, DType::kQ4_0_R16}) {
     const std::string name = "BM_DecodeLayerVsRead/" + std::string(DTypeName(t));
     benchmark::RegisterBenchmark(name.c_str(), BM_DecodeLayerVsRead, t)
         ->ArgName("shared")

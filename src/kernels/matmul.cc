@@ -9,7 +9,7 @@
 #include "core/fp16.h"
 #include "core/status.h"
 #include "kernels/matmul_internal.h"
-#include "quant/q8_0_r16.h"
+#include "quant/block_r16.h"
 
 #if defined(KVC_MATMUL_BF16)
 #include <immintrin.h>
@@ -119,8 +119,9 @@ void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::s
   if (quantized) rows_fn = Avx512RowsQ;
   thread_local ScratchBuffer packed_acts_buf;
   if (type == DType::kQ4_0) a.xq4 = PackActsQ4(a.qx, n, cols, &packed_acts_buf, &a.xq4_stride);
-  if (type == DType::kQ8_0_R16) {
-    a.xr16 = PackActsQ8R16(a.qx, n, cols, &packed_acts_buf, &a.xr16_stride);
+  if (IsR16(type)) {
+    const int32_t offset = type == DType::kQ8_0_R16 ? 128 : 8;
+    a.xr16 = PackActsR16(a.qx, n, cols, offset, &packed_acts_buf, &a.xr16_stride);
   }
 #endif
 #if defined(KVC_MATMUL_BF16)
@@ -172,9 +173,9 @@ void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* p
 }
 
 std::optional<DType> PreferredLayout(const MatView& w) {
-  if (internal::kVnni && w.type == DType::kQ8_0 && CanRepackQ8R16(w.cols) &&
-      reinterpret_cast<uintptr_t>(w.data) % 32 == 0) {
-    return DType::kQ8_0_R16;
+  if (internal::kVnni && (w.type == DType::kQ8_0 || w.type == DType::kQ4_0) &&
+      CanRepackR16(w.cols) && reinterpret_cast<uintptr_t>(w.data) % 32 == 0) {
+    return w.type == DType::kQ8_0 ? DType::kQ8_0_R16 : DType::kQ4_0_R16;
   }
   return std::nullopt;
 }

@@ -46,7 +46,8 @@ void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::s
                   ThreadPool* pool);
 
 // The layout this build's decode kernel streams fastest for w, when it differs from w's own:
-// Q8_0 -> Q8_0_R16 on AVX-512 VNNI builds for rows of whole 16-block groups (quant/q8_0_r16.h),
+// Q8_0 -> Q8_0_R16 and Q4_0 -> Q4_0_R16 on AVX-512 VNNI builds for rows of whole 16-block
+// groups (quant/block_r16.h),
 // else nullopt. Loaders that own the weight bytes repack them once.
 std::optional<DType> PreferredLayout(const MatView& w);
 

@@ -1,7 +1,8 @@
 // Prefill (n > 1) kernels: weights are packed panel by panel (32 rows = two zmm of 16 row lanes)
 // into per-thread scratch, in K chunks that stay in L1/L2, and each packed chunk is reused by
 // every token. Register tile: 2 x 16 rows x kNT tokens.
-//  * Q8_0 / Q4_0 / Q8_0_R16: packed as unsigned bytes (w + 128 / w + 8), 4 consecutive k per row
+//  * Q8_0 / Q4_0 and their R16 layouts: packed as unsigned bytes (w + 128 / w + 8), 4 consecutive k
+//  per row
 //    lane, so vpdpbusd with a broadcast of 4 activation bytes adds 4 products per row. The int32
 //    lane accumulators start at -offset * sum(x block), which makes them exact signed dot
 //    products; one convert and one FMA with dw * dx per block and row group.
@@ -20,8 +21,8 @@
 #include <cstring>
 
 #include "kernels/matmul_simd_avx512.h"
+#include "quant/block_r16.h"
 #include "quant/ggml_blocks.h"
-#include "quant/q8_0_r16.h"
 
 namespace kvc::internal {
 namespace {
@@ -112,21 +113,23 @@ inline void Touch(const uint8_t* p, size_t bytes) {
   asm volatile("" : : "v"(acc));
 }
 
-// PackQ for Q8_0_R16 rows: dword j of block b sits at the same offset from every row's quants,
-// so one gather across the 16 rows of a group yields a packed vector directly. [b0, b1) covers
-// whole groups of 16 blocks.
+// PackQ for Q8_0_R16 / Q4_0_R16 rows: dword j of block b sits at the same offset from every
+// row's quants, so one gather across the 16 rows of a group yields a packed vector directly (two
+// for Q4_0: low and high nibbles). [b0, b1) covers whole groups of 16 blocks.
 void PackQR16(const MatView& w, int64_t r0, int valid, int64_t b0, int64_t b1, uint8_t* out) {
+  const bool q4 = w.type == DType::kQ4_0_R16;
+  const int64_t q = q4 ? kQuantBytes<BlockQ4_0> : kQuantBytes<BlockQ8_0>;
   const int64_t nb = w.cols / kQK;
   const int64_t rb = static_cast<int64_t>(w.row_bytes());
   for (int i = 0; i < valid; ++i) {
     const uint8_t* row = w.row(r0 + i);
-    const int64_t lead = Q8R16Lead(row, nb);
-    Touch(row + lead + Q8R16QuantOffset(b0, 0), (b1 - b0) * kQK);
+    const int64_t lead = R16Lead(row, nb);
+    Touch(row + lead + R16QuantOffset(b0, 0, q), (b1 - b0) * q);
     for (int64_t g = b0 / kR16Blocks; g < b1 / kR16Blocks; ++g) {
-      Touch(row + Q8R16ScaleOffset(lead, nb, g), 32);
+      Touch(row + R16ScaleOffset(lead, nb, g, q), 32);
     }
   }
-  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80)), low = _mm512_set1_epi8(0x0F);
   for (int g = 0; g < kPanelGroups; ++g) {
     const int rows = std::min(kGroupRows, valid - g * kGroupRows);
     uint8_t* dst_g = out + g * kQGroupBytes;
@@ -140,24 +143,29 @@ void PackQR16(const MatView& w, int64_t r0, int valid, int64_t b0, int64_t b1, u
     const uint8_t* base = w.row(r0 + g * kGroupRows);
     alignas(64) int32_t quant_at[16];  // each row's quants, from base
     for (int i = 0; i < 16; ++i) {
-      quant_at[i] = static_cast<int32_t>(i * rb + (i < rows ? Q8R16Lead(base + i * rb, nb) : 0));
+      quant_at[i] = static_cast<int32_t>(i * rb + (i < rows ? R16Lead(base + i * rb, nb) : 0));
     }
     const __m512i offsets = _mm512_load_si512(quant_at);
     for (int64_t b = b0; b < b1; ++b) {
       uint8_t* dst = dst_g + (b - b0) * kQBlockBytes;
-      for (int j = 0; j < 8; ++j) {
+      for (int j = 0; j < q / 4; ++j) {  // missing rows gather zeros
         const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, offsets,
-                                                      base + Q8R16QuantOffset(b, 4 * j), 1);
-        _mm512_store_si512(dst + 64 * j, _mm512_maskz_xor_epi32(m, v, bias));
+                                                      base + R16QuantOffset(b, 4 * j, q), 1);
+        if (q4) {  // elements [4 j, 4 j + 4) and [16 + 4 j, 20 + 4 j), nibbles w + 8
+          _mm512_store_si512(dst + 64 * j, _mm512_and_si512(v, low));
+          _mm512_store_si512(dst + 64 * (j + 4), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+        } else {
+          _mm512_store_si512(dst + 64 * j, _mm512_maskz_xor_epi32(m, v, bias));
+        }
       }
     }
     for (int64_t b = b0; b < b1; b += kR16Blocks) {
       __m512i s[16];
       for (int i = 0; i < 16; ++i) {
         const uint8_t* row = base + i * rb;
-        s[i] = i < rows ? _mm512_castps_si512(_mm512_cvtph_ps(_mm256_load_si256(
-                              reinterpret_cast<const __m256i*>(
-                                  row + Q8R16ScaleOffset(Q8R16Lead(row, nb), nb, b / kR16Blocks)))))
+        s[i] = i < rows ? _mm512_castps_si512(
+                              _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(
+                                  row + R16ScaleOffset(R16Lead(row, nb), nb, b / kR16Blocks, q)))))
                         : _mm512_setzero_si512();
       }
       Transpose16(s);
@@ -251,14 +259,14 @@ void GemmQ(const MatMulArgs& a, int64_t p0, int64_t p1) {
   thread_local ScratchBuffer pack_buf;
   auto* packed = static_cast<uint8_t*>(pack_buf.Get(kQChunkBlocks * kQBlockBytes));
   const int64_t nb = a.w.cols / kQK;
-  const int32_t offset = a.w.type == DType::kQ4_0 ? 8 : 128;
+  const int32_t offset = PlainLayout(a.w.type) == DType::kQ4_0 ? 8 : 128;
   for (int64_t p = p0; p < p1; ++p) {
     TileIo io;
     io.r0 = p * kGemmPanelRows;
     io.valid = static_cast<int>(std::min<int64_t>(kGemmPanelRows, a.w.rows - io.r0));
     for (int64_t b0 = 0; b0 < nb; b0 += kQChunkBlocks) {
       const int64_t nblk = std::min(kQChunkBlocks, nb - b0);
-      if (a.w.type == DType::kQ8_0_R16) {
+      if (IsR16(a.w.type)) {
         PackQR16(a.w, io.r0, io.valid, b0, b0 + nblk, packed);
       } else {
         PackQ(a.w, io.r0, io.valid, b0, b0 + nblk, packed);

@@ -2,8 +2,8 @@
 // the vector kernels implement (integer block dots for quantized weights).
 #include "core/fp16.h"
 #include "kernels/matmul_internal.h"
+#include "quant/block_r16.h"
 #include "quant/ggml_blocks.h"
-#include "quant/q8_0_r16.h"
 #include "quant/quantize.h"
 
 namespace kvc::internal {
@@ -54,17 +54,19 @@ void GenericRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
     thread_local ScratchBuffer unpack_buf;
     for (int64_t r = r0; r < r1; ++r) {
       const uint8_t* row = w.row(r);
-      if (w.type == DType::kQ8_0_R16) {  // back to plain blocks; the products are the same
-        auto* q8 = static_cast<uint8_t*>(unpack_buf.Get(w.row_bytes()));
-        UnpackRowQ8R16(row, q8, w.cols);
-        row = q8;
+      if (IsR16(w.type)) {  // back to plain blocks; the products are the same
+        auto* plain = static_cast<uint8_t*>(unpack_buf.Get(w.row_bytes()));
+        if (w.type == DType::kQ8_0_R16)
+          UnpackRowR16<BlockQ8_0>(row, plain, w.cols);
+        else
+          UnpackRowR16<BlockQ4_0>(row, plain, w.cols);
+        row = plain;
       }
       for (int64_t t = 0; t < a.n; ++t) {
         const ActBlocksView xt = a.qx.Row(t);
-        a.y[t * w.rows + r] =
-            w.type == DType::kQ4_0
-                ? DotQ4Row(reinterpret_cast<const BlockQ4_0*>(row), xt, nb)
-                : DotQ8Row(reinterpret_cast<const BlockQ8_0*>(row), xt, nb);
+        a.y[t * w.rows + r] = PlainLayout(w.type) == DType::kQ4_0
+                                  ? DotQ4Row(reinterpret_cast<const BlockQ4_0*>(row), xt, nb)
+                                  : DotQ8Row(reinterpret_cast<const BlockQ8_0*>(row), xt, nb);
       }
     }
     return;

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "quant/act_quant.h"
+#include "quant/block_r16.h"
 #include "tensor/mat_view.h"
 #include "threading/thread_pool.h"
 
@@ -71,11 +72,13 @@ struct alignas(64) Q4ActUnit {
   float dx[16];
 };
 
-// Activations of one group of 16 blocks laid out for Q8_0_R16 weights (quant/q8_0_r16.h): the
-// values in the weights' interleaved order and each block's -128 * sum, where its integer
-// accumulator starts (the weights are fed as w + 128).
-struct alignas(64) Q8R16ActGroup {
-  int8_t qs[512];
+// Activations of one group of 16 blocks laid out for Q8_0_R16 / Q4_0_R16 weights
+// (quant/block_r16.h): vector k, lane l holds elements [4 k, 4 k + 4) of block l (for Q4_0, the
+// low nibbles of weight vector k meet activation vector k, the high ones vector k + 4), and each
+// block's -offset * sum, where its integer accumulator starts (the weights are fed as w +
+// offset: 128 for Q8_0, 8 for Q4_0).
+struct alignas(64) R16ActGroup {
+  int8_t qs[kR16GroupElems];
   int32_t init[16];
 };
 
@@ -89,7 +92,7 @@ struct MatMulArgs {
   int64_t xbf_stride = 0;
   const Q4ActUnit* xq4 = nullptr;  // [n, xq4_stride] set for Q4_0 on VNNI builds
   int64_t xq4_stride = 0;
-  const Q8R16ActGroup* xr16 = nullptr;  // [n, xr16_stride] set for Q8_0_R16 on VNNI builds
+  const R16ActGroup* xr16 = nullptr;  // [n, xr16_stride] set for the R16 layouts on VNNI builds
   int64_t xr16_stride = 0;
   int64_t n = 0;
   float* y = nullptr;
@@ -149,9 +152,10 @@ constexpr int64_t kGemmMinTokensFloat = 5;
 // Repacks quantized activations for the Q4_0 kernel (once per call).
 const Q4ActUnit* PackActsQ4(const QuantizedActs& q, int64_t n, int64_t cols, ScratchBuffer* buf,
                             int64_t* stride);
-// Repacks quantized activations for the Q8_0_R16 kernel (once per call; cols % 512 == 0).
-const Q8R16ActGroup* PackActsQ8R16(const QuantizedActs& q, int64_t n, int64_t cols,
-                                   ScratchBuffer* buf, int64_t* stride);
+// Repacks quantized activations for the R16 kernels (once per call; cols % 512 == 0), the
+// accumulators starting at -offset * sum (weights fed as w + offset).
+const R16ActGroup* PackActsR16(const QuantizedActs& q, int64_t n, int64_t cols, int32_t offset,
+                               ScratchBuffer* buf, int64_t* stride);
 #endif
 #if defined(KVC_MATMUL_AVX512) && defined(__AVX512BF16__)
 #define KVC_MATMUL_BF16 1

@@ -7,8 +7,9 @@
 //    -offset * sum(x) of their block (Q8_0: -128, Q4_0: -8).
 //  * the 16 f16 block scales of a group are collected with word permutes and converted
 //    together instead of one scalar conversion per block.
-//  * Q8_0_R16 rows (quant/q8_0_r16.h, repacked at load) need one aligned load, one XOR and one
-//    vpdpbusd per 64 weight bytes, and one convert and FMA per 16 blocks.
+//  * Q8_0_R16 rows (quant/block_r16.h, repacked at load) need one aligned load, one XOR and one
+//    vpdpbusd per 64 weight bytes, and one convert and FMA per 16 blocks; Q4_0_R16 rows one
+//    load, two masks and two vpdpbusd per 64 bytes (128 weights).
 //  * each thread streams two rows in lockstep (two interleaved sequential streams), with loads
 //    of at most 32 bytes: what the memory system here serves fastest.
 #include "kernels/matmul_internal.h"
@@ -22,8 +23,8 @@
 #include <algorithm>
 
 #include "kernels/matmul_simd_avx512.h"
+#include "quant/block_r16.h"
 #include "quant/ggml_blocks.h"
-#include "quant/q8_0_r16.h"
 
 namespace kvc::internal {
 namespace {
@@ -138,17 +139,18 @@ void DotRowsQ4(const uint8_t* const* rows, const ActBlocksView& x, const Q4ActUn
   for (int r = 0; r < R; ++r) *y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]));
 }
 
-// ---- Q8_0_R16: one vpdpbusd advances 16 blocks (quant/q8_0_r16.h). ----
-// Each group's 8 vectors accumulate into two integer chains per row (started at -128 sum(x)),
-// then one convert and one FMA apply the 16 block scales.
+// ---- Q8_0_R16 / Q4_0_R16: one vpdpbusd advances 16 blocks (quant/block_r16.h). ----
+// Q8_0: each group's 8 vectors accumulate into two integer chains per row (started at -128
+// sum(x)), then one convert and one FMA apply the 16 block scales.
 template <int R>
-void DotRowsQ8R16(const uint8_t* const* rows, const float* dx, const Q8R16ActGroup* xg, int64_t nb,
+void DotRowsQ8R16(const uint8_t* const* rows, const float* dx, const R16ActGroup* xg, int64_t nb,
                   float* const* y) {
+  constexpr int64_t kQ = kQuantBytes<BlockQ8_0>, kGroup = kR16Blocks * kQ;
   const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
   int64_t lead[R];
   __m512 acc[R];
   for (int r = 0; r < R; ++r) {
-    lead[r] = Q8R16Lead(rows[r], nb);
+    lead[r] = R16Lead(rows[r], nb);
     acc[r] = _mm512_setzero_ps();
   }
   for (int64_t g = 0; g < nb / kR16Blocks; ++g) {
@@ -162,20 +164,63 @@ void DotRowsQ8R16(const uint8_t* const* rows, const float* dx, const Q8R16ActGro
       const __m512i x0 = _mm512_load_si512(xg[g].qs + 64 * k);
       const __m512i x1 = _mm512_load_si512(xg[g].qs + 64 * k + 64);
       for (int r = 0; r < R; ++r) {
-        const uint8_t* q = rows[r] + lead[r] + g * kR16GroupBytes + 64 * k;
+        const uint8_t* q = rows[r] + lead[r] + g * kGroup + 64 * k;
         d0[r] = _mm512_dpbusd_epi32(d0[r], _mm512_xor_si512(_mm512_load_si512(q), bias), x0);
       }
       for (int r = 0; r < R; ++r) {
-        const uint8_t* q = rows[r] + lead[r] + g * kR16GroupBytes + 64 * k + 64;
+        const uint8_t* q = rows[r] + lead[r] + g * kGroup + 64 * k + 64;
         d1[r] = _mm512_dpbusd_epi32(d1[r], _mm512_xor_si512(_mm512_load_si512(q), bias), x1);
       }
     }
     const __m512 dxg = _mm512_load_ps(dx + g * kR16Blocks);
     for (int r = 0; r < R; ++r) {
       const __m256i h = _mm256_load_si256(
-          reinterpret_cast<const __m256i*>(rows[r] + Q8R16ScaleOffset(lead[r], nb, g)));
+          reinterpret_cast<const __m256i*>(rows[r] + R16ScaleOffset(lead[r], nb, g, kQ)));
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d0[r], d1[r])),
                                _mm512_mul_ps(_mm512_cvtph_ps(h), dxg), acc[r]);
+    }
+  }
+  for (int r = 0; r < R; ++r) *y[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+// Q4_0: each of a group's 4 vectors meets activation vector k with its low nibbles and vector
+// k + 4 with its high ones. The high nibbles are used in place (w & 0xF0 = 16 x nibble, one
+// operation instead of a shift and a mask): their chain holds 16 times its dot, exactly, and is
+// shifted back once per group. The low chain starts at -8 sum(x) over both halves.
+template <int R>
+void DotRowsQ4R16(const uint8_t* const* rows, const float* dx, const R16ActGroup* xg, int64_t nb,
+                  float* const* y) {
+  constexpr int64_t kQ = kQuantBytes<BlockQ4_0>, kGroup = kR16Blocks * kQ;
+  const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8(static_cast<char>(0xF0));
+  int64_t lead[R];
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) {
+    lead[r] = R16Lead(rows[r], nb);
+    acc[r] = _mm512_setzero_ps();
+  }
+  for (int64_t g = 0; g < nb / kR16Blocks; ++g) {
+    const __m512i init = _mm512_load_si512(xg[g].init);
+    __m512i d0[R], d1[R];
+    for (int r = 0; r < R; ++r) {
+      d0[r] = init;
+      d1[r] = _mm512_setzero_si512();
+    }
+    for (int k = 0; k < 4; ++k) {
+      const __m512i x_lo = _mm512_load_si512(xg[g].qs + 64 * k);
+      const __m512i x_hi = _mm512_load_si512(xg[g].qs + 64 * k + 256);
+      for (int r = 0; r < R; ++r) {
+        const __m512i v = _mm512_load_si512(rows[r] + lead[r] + g * kGroup + 64 * k);
+        d0[r] = _mm512_dpbusd_epi32(d0[r], _mm512_and_si512(v, low), x_lo);
+        d1[r] = _mm512_dpbusd_epi32(d1[r], _mm512_and_si512(v, high), x_hi);
+      }
+    }
+    const __m512 dxg = _mm512_load_ps(dx + g * kR16Blocks);
+    for (int r = 0; r < R; ++r) {
+      const __m256i h = _mm256_load_si256(
+          reinterpret_cast<const __m256i*>(rows[r] + R16ScaleOffset(lead[r], nb, g, kQ)));
+      const __m512i dot = _mm512_add_epi32(d0[r], _mm512_srai_epi32(d1[r], 4));
+      acc[r] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(_mm512_cvtph_ps(h), dxg), acc[r]);
     }
   }
   for (int r = 0; r < R; ++r) *y[r] = _mm512_reduce_add_ps(acc[r]);
@@ -192,6 +237,10 @@ void Avx512RowsQ(const MatMulArgs& a, int64_t r0, int64_t r1) {
   } else if (a.w.type == DType::kQ8_0_R16) {
     ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
       DotRowsQ8R16<R>(rows, a.qx.Row(t).d, a.xr16 + t * a.xr16_stride, nb, y);
+    });
+  } else if (a.w.type == DType::kQ4_0_R16) {
+    ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
+      DotRowsQ4R16<R>(rows, a.qx.Row(t).d, a.xr16 + t * a.xr16_stride, nb, y);
     });
   } else {
     ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
@@ -230,26 +279,26 @@ const Q4ActUnit* PackActsQ4(const QuantizedActs& q, int64_t n, int64_t cols, Scr
   return out;
 }
 
-const Q8R16ActGroup* PackActsQ8R16(const QuantizedActs& q, int64_t n, int64_t cols,
-                                   ScratchBuffer* buf, int64_t* stride) {
-  const int64_t groups = cols / kR16GroupBytes;
+const R16ActGroup* PackActsR16(const QuantizedActs& q, int64_t n, int64_t cols, int32_t offset,
+                               ScratchBuffer* buf, int64_t* stride) {
+  const int64_t groups = cols / kR16GroupElems;
   *stride = groups;
-  const size_t bytes = static_cast<size_t>(n * groups) * sizeof(Q8R16ActGroup);
-  auto* out = static_cast<Q8R16ActGroup*>(buf->Get(bytes));
+  const size_t bytes = static_cast<size_t>(n * groups) * sizeof(R16ActGroup);
+  auto* out = static_cast<R16ActGroup*>(buf->Get(bytes));
   // Dword j of block l lands in lane l of vector j: a 16 x 8 dword transpose per group.
   const __m512i lanes = _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104,
                                           112, 120);
   for (int64_t t = 0; t < n; ++t) {
     const ActBlocksView x = q.Row(t);
     for (int64_t g = 0; g < groups; ++g) {
-      const auto* src = reinterpret_cast<const int*>(x.qs + g * kR16GroupBytes);
-      Q8R16ActGroup& o = out[t * groups + g];
+      const auto* src = reinterpret_cast<const int*>(x.qs + g * kR16GroupElems);
+      R16ActGroup& o = out[t * groups + g];
       for (int j = 0; j < 8; ++j) {
         const __m512i idx = _mm512_add_epi32(lanes, _mm512_set1_epi32(j));
         _mm512_store_si512(o.qs + 64 * j, _mm512_i32gather_epi32(idx, src, 4));
       }
       const __m512i sum = _mm512_loadu_si512(x.sum + g * kR16Blocks);
-      _mm512_store_si512(o.init, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-128)));
+      _mm512_store_si512(o.init, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-offset)));
     }
   }
   return out;

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
-#include "quant/q8_0_r16.h"
+#include "quant/block_r16.h"
 #include "quant/quantize.h"
 
 namespace kvc {
@@ -181,20 +181,23 @@ Result<std::unique_ptr<ModelFile>> ModelFile::FromGguf(std::unique_ptr<GgufFile>
   }
   mats.push_back(&w.output);
   if (c.tied_embeddings) mats.push_back(&w.tok_embd);
-  std::erase_if(mats, [](const MatView* mv) {
-    return !mv->data || PreferredLayout(*mv) != DType::kQ8_0_R16;
-  });
+  std::erase_if(mats,
+                [](const MatView* mv) { return !mv->data || !PreferredLayout(*mv).has_value(); });
   // A file may point two tensors at the same bytes: those are repacked once (overlapping
   // tensors read garbage either way, as they would unrepacked, but stay in bounds).
   std::set<const void*> repacked;
   g->EditLoadedBytes([&](uint8_t* bytes) {
     const auto* base = static_cast<const uint8_t*>(bytes);
     for (MatView* mv : mats) {
+      const DType to = *PreferredLayout(*mv);
       if (repacked.insert(mv->data).second) {
-        RepackRowsQ8R16InPlace(bytes + (static_cast<const uint8_t*>(mv->data) - base), mv->rows,
-                               mv->cols);
+        uint8_t* data = bytes + (static_cast<const uint8_t*>(mv->data) - base);
+        if (to == DType::kQ8_0_R16)
+          RepackRowsR16InPlace<BlockQ8_0>(data, mv->rows, mv->cols);
+        else
+          RepackRowsR16InPlace<BlockQ4_0>(data, mv->rows, mv->cols);
       }
-      mv->type = DType::kQ8_0_R16;
+      mv->type = to;
     }
   });
   m->gguf_ = std::move(g);

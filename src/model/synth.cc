@@ -90,7 +90,9 @@ uint32_t FileType(DType type) {
     case DType::kQ4_0: return 2;
     case DType::kQ8_0: return 7;
     case DType::kBF16: return 32;
-    case DType::kQ8_0_R16: break;  // a run-time layout, never written
+    case DType::kQ8_0_R16:
+    case DType::kQ4_0_R16:
+      break;  // run-time layouts, never written
   }
   return 0;
 }

@@ -1,13 +1,13 @@
 #include "quant/quantize.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "core/fp16.h"
+#include "quant/block_r16.h"
 #include "quant/ggml_blocks.h"
-#include "quant/q8_0_r16.h"
 
 namespace kvc {
 
@@ -36,8 +36,14 @@ void DequantizeRow(DType type, const void* src, float* dst, int64_t n) {
     }
     case DType::kQ8_0_R16:
       for (int64_t k = 0; k < n / kQK; ++k) {
-        const BlockQ8_0 block = Q8R16Block(src, n / kQK, k);
+        const BlockQ8_0 block = R16Block<BlockQ8_0>(src, n / kQK, k);
         DequantizeRow(DType::kQ8_0, &block, dst + k * kQK, kQK);
+      }
+      return;
+    case DType::kQ4_0_R16:
+      for (int64_t k = 0; k < n / kQK; ++k) {
+        const BlockQ4_0 block = R16Block<BlockQ4_0>(src, n / kQK, k);
+        DequantizeRow(DType::kQ4_0, &block, dst + k * kQK, kQK);
       }
       return;
     case DType::kQ4_0: {
@@ -85,7 +91,13 @@ void QuantizeRow(DType type, const float* src, void* dst, int64_t n) {
     case DType::kQ8_0_R16: {
       std::vector<BlockQ8_0> blocks(static_cast<size_t>(n / kQK));
       QuantizeRow(DType::kQ8_0, src, blocks.data(), n);
-      RepackRowQ8R16(blocks.data(), dst, n);
+      RepackRowR16<BlockQ8_0>(blocks.data(), dst, n);
+      return;
+    }
+    case DType::kQ4_0_R16: {
+      std::vector<BlockQ4_0> blocks(static_cast<size_t>(n / kQK));
+      QuantizeRow(DType::kQ4_0, src, blocks.data(), n);
+      RepackRowR16<BlockQ4_0>(blocks.data(), dst, n);
       return;
     }
     case DType::kQ4_0: {

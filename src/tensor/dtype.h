@@ -15,7 +15,9 @@ enum class DType : uint32_t {
   kQ8_0 = 8,
   kBF16 = 30,
   // Run-time layouts, never read from or written to files (ids outside ggml's range).
-  kQ8_0_R16 = 0x10008,  // Q8_0 bytes reordered for the VNNI matvec (quant/q8_0_r16.h)
+  // Q8_0 / Q4_0 bytes reordered for the VNNI matvec (quant/block_r16.h).
+  kQ4_0_R16 = 0x10002,
+  kQ8_0_R16 = 0x10008,
 };
 
 struct DTypeTraits {
@@ -33,6 +35,7 @@ inline DTypeTraits TraitsOf(DType t) {
     case DType::kQ8_0: return {"Q8_0", 32, 34};
     case DType::kQ4_0: return {"Q4_0", 32, 18};
     case DType::kQ8_0_R16: return {"Q8_0_R16", 32, 34};
+    case DType::kQ4_0_R16: return {"Q4_0_R16", 32, 18};
   }
   return {"?", 1, 0};
 }
@@ -59,7 +62,13 @@ std::optional<DType> DTypeFromName(std::string_view name);
 
 // Whether weights of `t` are quantized in blocks (the matmul kernels quantize X to match).
 inline bool IsBlockQuantized(DType t) {
-  return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ8_0_R16;
+  return t == DType::kQ8_0 || t == DType::kQ4_0 || t == DType::kQ8_0_R16 || t == DType::kQ4_0_R16;
+}
+
+// Whether `t` is one of the repacked run-time layouts, and the file type whose blocks it holds.
+inline bool IsR16(DType t) { return t == DType::kQ8_0_R16 || t == DType::kQ4_0_R16; }
+inline DType PlainLayout(DType t) {
+  return t == DType::kQ8_0_R16 ? DType::kQ8_0 : t == DType::kQ4_0_R16 ? DType::kQ4_0 : t;
 }
 
 // Bytes of one row of `n` elements; n must be a multiple of the block size.

@@ -10,6 +10,10 @@
 //    |x_i - x^_i| <= d_b / 2 and |y - W x| <= sum_i |w_i| |x_i - x^_i| + (f32 rounding of the
 //    integer-domain result, bounded as above with the block-offset terms included). The test
 //    asserts both the exact-quantized product (tight) and the f32-reference product (that bound).
+#include "kernels/matmul.h"
+
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -18,13 +22,10 @@
 #include <tuple>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "core/fp16.h"
-#include "kernels/matmul.h"
 #include "quant/act_quant.h"
+#include "quant/block_r16.h"
 #include "quant/ggml_blocks.h"
-#include "quant/q8_0_r16.h"
 #include "quant/quantize.h"
 
 namespace kvc {
@@ -36,7 +37,7 @@ double Gamma(int64_t k) { return k * kU32 / (1 - k * kU32); }
 
 bool IsQuant(DType t) { return IsBlockQuantized(t); }
 
-// Weight bytes 64-byte aligned, as tensor data in memory is (Q8_0_R16 rows need 32).
+// Weight bytes 64-byte aligned, as tensor data in memory is (the R16 layouts need 32).
 template <typename T>
 struct Aligned64 {
   using value_type = T;
@@ -52,9 +53,12 @@ using Bytes = std::vector<uint8_t, Aligned64<uint8_t>>;
 // Random weights of `type`: Gaussian rows through the reference quantizer, plus (quantized types)
 // some rows of raw random blocks so that every code value (Q8_0 -128 included) is exercised.
 Bytes MakeWeights(DType type, int64_t rows, int64_t cols, std::mt19937* rng) {
-  if (type == DType::kQ8_0_R16) {  // the Q8_0 cases, repacked
-    Bytes w = MakeWeights(DType::kQ8_0, rows, cols, rng);
-    RepackRowsQ8R16InPlace(w.data(), rows, cols);
+  if (IsR16(type)) {  // the plain cases, repacked
+    Bytes w = MakeWeights(PlainLayout(type), rows, cols, rng);
+    if (type == DType::kQ8_0_R16)
+      RepackRowsR16InPlace<BlockQ8_0>(w.data(), rows, cols);
+    else
+      RepackRowsR16InPlace<BlockQ4_0>(w.data(), rows, cols);
     return w;
   }
   const size_t rb = RowBytes(type, cols);
@@ -102,16 +106,17 @@ double BlockInts(DType type, const uint8_t* row, int64_t nb, int64_t b, int* wq)
     return F16ToF32(blk->d);
   }
   if (type == DType::kQ8_0_R16) {  // via the plain block the row was repacked from
-    const BlockQ8_0 blk = Q8R16Block(row, nb, b);
+    const BlockQ8_0 blk = R16Block<BlockQ8_0>(row, nb, b);
     for (int i = 0; i < 32; ++i) wq[i] = blk.qs[i];
     return F16ToF32(blk.d);
   }
-  const auto* blk = reinterpret_cast<const BlockQ4_0*>(row) + b;
+  const BlockQ4_0 blk = type == DType::kQ4_0_R16 ? R16Block<BlockQ4_0>(row, nb, b)
+                                                 : reinterpret_cast<const BlockQ4_0*>(row)[b];
   for (int j = 0; j < 16; ++j) {
-    wq[j] = (blk->qs[j] & 0x0f) - 8;
-    wq[j + 16] = (blk->qs[j] >> 4) - 8;
+    wq[j] = (blk.qs[j] & 0x0f) - 8;
+    wq[j + 16] = (blk.qs[j] >> 4) - 8;
   }
-  return F16ToF32(blk->d);
+  return F16ToF32(blk.d);
 }
 
 struct Case {
@@ -121,7 +126,7 @@ struct Case {
 };
 
 void CheckProduct(const Case& c, uint32_t seed) {
-  if (c.type == DType::kQ8_0_R16 && !CanRepackQ8R16(c.cols)) return;  // only whole 16-block groups
+  if (IsR16(c.type) && !CanRepackR16(c.cols)) return;  // only whole 16-block groups
   SCOPED_TRACE(::testing::Message() << DTypeName(c.type) << " rows=" << c.rows << " cols="
                                     << c.cols << " n=" << c.n << " threads=" << c.threads);
   std::mt19937 rng(seed);
@@ -188,8 +193,8 @@ void CheckProduct(const Case& c, uint32_t seed) {
   }
 }
 
-const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16,
-                        DType::kQ8_0, DType::kQ4_0, DType::kQ8_0_R16};
+const DType kTypes[] = {DType::kF32,  DType::kF16,      DType::kBF16,    DType::kQ8_0,
+                        DType::kQ4_0, DType::kQ8_0_R16, DType::kQ4_0_R16};
 
 class MatVecTest : public ::testing::TestWithParam<DType> {};
 
@@ -327,39 +332,45 @@ TEST(MatMulSharedTest, MixedTypesFallBack) {
 }
 
 // Repacked rows at either alignment (the layout follows the row address modulo 64) give the
-// plain Q8_0 products up to f32 rounding, for decode and for the packed prefill kernel.
-TEST(MatMulQ8R16Test, EitherRowAlignmentMatchesPlainQ8) {
+// plain blocks' products up to f32 rounding, for decode and for the packed prefill kernel.
+TEST(MatMulR16Test, EitherRowAlignmentMatchesPlainBlocks) {
   std::mt19937 rng(31);
   ThreadPool pool(2);
-  for (int64_t cols : {512, 1536, 2048}) {
-    const int64_t rows = 37;
-    const Bytes q8 = MakeWeights(DType::kQ8_0, rows, cols, &rng);
-    const MatView plain{DType::kQ8_0, q8.data(), rows, cols};
-    for (size_t phase : {0, 32}) {
-      Bytes store(q8.size() + 64);
-      uint8_t* base = store.data() + phase;
-      std::memcpy(base, q8.data(), q8.size());
-      RepackRowsQ8R16InPlace(base, rows, cols);
-      const MatView r16{DType::kQ8_0_R16, base, rows, cols};
-      for (int64_t n : {1, 3, 20}) {
-        SCOPED_TRACE(::testing::Message() << "cols " << cols << " phase " << phase << " n " << n);
-        const std::vector<float> x = MakeActs(n, cols, &rng);
-        std::vector<float> y0(rows * n), y1(rows * n), wrow(cols), dx(cols / 32);
-        std::vector<int8_t> qs(cols);
-        std::vector<int32_t> sx(cols / 32);
-        MatMul(plain, x.data(), n, y0.data(), &pool);
-        MatMul(r16, x.data(), n, y1.data(), &pool);
-        for (int64_t t = 0; t < n; ++t) {
-          QuantizeActsQ8Ref(x.data() + t * cols, cols, qs.data(), dx.data(), sx.data());
-          for (int64_t r = 0; r < rows; ++r) {
-            DequantizeRow(DType::kQ8_0, plain.row(r), wrow.data(), cols);
-            double bound = 0;
-            for (int64_t i = 0; i < cols; ++i) {
-              bound += std::fabs(wrow[i]) * (std::fabs(x[t * cols + i]) + dx[i / 32]);
+  for (DType type : {DType::kQ8_0_R16, DType::kQ4_0_R16}) {
+    for (int64_t cols : {512, 1536, 2048}) {
+      const int64_t rows = 37;
+      const Bytes q8 = MakeWeights(PlainLayout(type), rows, cols, &rng);
+      const MatView plain{PlainLayout(type), q8.data(), rows, cols};
+      for (size_t phase : {0, 32}) {
+        Bytes store(q8.size() + 64);
+        uint8_t* base = store.data() + phase;
+        std::memcpy(base, q8.data(), q8.size());
+        if (type == DType::kQ8_0_R16)
+          RepackRowsR16InPlace<BlockQ8_0>(base, rows, cols);
+        else
+          RepackRowsR16InPlace<BlockQ4_0>(base, rows, cols);
+        const MatView r16{type, base, rows, cols};
+        for (int64_t n : {1, 3, 20}) {
+          SCOPED_TRACE(::testing::Message()
+                       << DTypeName(type) << " cols " << cols << " phase " << phase << " n " << n);
+          const std::vector<float> x = MakeActs(n, cols, &rng);
+          std::vector<float> y0(rows * n), y1(rows * n), wrow(cols), dx(cols / 32);
+          std::vector<int8_t> qs(cols);
+          std::vector<int32_t> sx(cols / 32);
+          MatMul(plain, x.data(), n, y0.data(), &pool);
+          MatMul(r16, x.data(), n, y1.data(), &pool);
+          for (int64_t t = 0; t < n; ++t) {
+            QuantizeActsQ8Ref(x.data() + t * cols, cols, qs.data(), dx.data(), sx.data());
+            for (int64_t r = 0; r < rows; ++r) {
+              DequantizeRow(plain.type, plain.row(r), wrow.data(), cols);
+              double bound = 0;
+              for (int64_t i = 0; i < cols; ++i) {
+                bound += std::fabs(wrow[i]) * (std::fabs(x[t * cols + i]) + dx[i / 32]);
+              }
+              ASSERT_LE(std::fabs(y0[t * rows + r] - y1[t * rows + r]),
+                        2 * Gamma(cols + 16) * bound + 1e-30)
+                  << t << "," << r;
             }
-            ASSERT_LE(std::fabs(y0[t * rows + r] - y1[t * rows + r]),
-                      2 * Gamma(cols + 16) * bound + 1e-30)
-                << t << "," << r;
           }
         }
       }

@@ -245,9 +245,10 @@ INSTANTIATE_TEST_SUITE_P(Presets, SynthEveryType,
                          });
 
 // Weights loaded into memory are repacked into the layout the decode kernel streams fastest
-// (Q8_0 -> Q8_0_R16 on AVX-512 VNNI builds); mapped weights stay as the file has them. Both
-// give the same logits up to f32 rounding, and the same greedy tokens.
-void ExpectLoadedRepackedMatchesMapped(bool tied) {
+// (Q8_0 -> Q8_0_R16, Q4_0 -> Q4_0_R16 on AVX-512 VNNI builds); mapped weights stay as the file
+// has them. Both give the same logits up to f32 rounding, and the same greedy tokens.
+void ExpectLoadedRepackedMatchesMapped(DType type, bool tied) {
+  SCOPED_TRACE(::testing::Message() << DTypeName(type) << (tied ? " tied" : " separate output"));
   TempDir dir;
   SynthOptions opt;
   opt.config = Preset("tiny");
@@ -258,7 +259,7 @@ void ExpectLoadedRepackedMatchesMapped(bool tied) {
   opt.config.rope_dim = 64;
   opt.config.ffn_dim = 1024;
   opt.config.tied_embeddings = tied;
-  opt.type = DType::kQ8_0;
+  opt.type = type;
   const std::string path = dir.File("m.gguf");
   auto r = SynthesizeModel(opt, path);
   ASSERT_TRUE(r.ok()) << r.status().message();
@@ -267,15 +268,14 @@ void ExpectLoadedRepackedMatchesMapped(bool tied) {
   ASSERT_TRUE(mapped.ok() && loaded.ok());
   const LayerWeights& lm = mapped.value()->weights().layers[0];
   const LayerWeights& ll = loaded.value()->weights().layers[0];
-  EXPECT_EQ(lm.w_down.type, DType::kQ8_0);
+  EXPECT_EQ(lm.w_down.type, type);
   const std::optional<DType> want = PreferredLayout(lm.w_down);
   for (const MatView* mv : {&ll.wq, &ll.wk, &ll.wv, &ll.wo, &ll.w_gate, &ll.w_up, &ll.w_down,
                             &loaded.value()->weights().output}) {
-    EXPECT_EQ(mv->type, want.value_or(DType::kQ8_0));
+    EXPECT_EQ(mv->type, want.value_or(type));
   }
   // The embeddings are repacked only when they are also the output.
-  EXPECT_EQ(loaded.value()->weights().tok_embd.type,
-            tied ? want.value_or(DType::kQ8_0) : DType::kQ8_0);
+  EXPECT_EQ(loaded.value()->weights().tok_embd.type, tied ? want.value_or(type) : type);
   const std::vector<int32_t> tokens = {1, 300, 301, 302, 303, 40, 41, 42};
   const std::vector<float> a = RunLogits(*mapped.value(), tokens);
   const std::vector<float> b = RunLogits(*loaded.value(), tokens);
@@ -294,9 +294,13 @@ void ExpectLoadedRepackedMatchesMapped(bool tied) {
   }
 }
 
-TEST(Synth, LoadedWeightsRepackedGiveTheMappedLogits) { ExpectLoadedRepackedMatchesMapped(false); }
+TEST(Synth, LoadedWeightsRepackedGiveTheMappedLogits) {
+  ExpectLoadedRepackedMatchesMapped(DType::kQ8_0, false);
+  ExpectLoadedRepackedMatchesMapped(DType::kQ4_0, false);
+}
 TEST(Synth, LoadedTiedEmbeddingsRepackedGiveTheMappedLogits) {
-  ExpectLoadedRepackedMatchesMapped(true);
+  ExpectLoadedRepackedMatchesMapped(DType::kQ8_0, true);
+  ExpectLoadedRepackedMatchesMapped(DType::kQ4_0, true);
 }
 
 TEST(Synth, GeneratedVocabulary) {

@@ -4,16 +4,16 @@
 //   Q4_0: |x - x^| <= |d| + 8 |d - d16|            (d = max / -8; values near -max round to 7 d)
 #include "quant/quantize.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "core/fp16.h"
+#include "quant/block_r16.h"
 #include "quant/ggml_blocks.h"
-#include "quant/q8_0_r16.h"
 
 namespace kvc {
 namespace {
@@ -174,38 +174,45 @@ TEST(QuantizeRowBytes, MatchesBlockLayouts) {
   EXPECT_EQ(RowBytes(DType::kF32, 3), 12u);
 }
 
-// Q8_0_R16 holds the same blocks in another order, wherever the row sits (its layout follows
-// the row's address modulo 64): repacking, unpacking and dequantizing give the plain rows back
-// bit for bit, and the quants of a row land on a 64-byte boundary.
-TEST(QuantizeQ8_0_R16, RepackKeepsEveryBlockAtEitherAlignment) {
+// The R16 layouts hold the same blocks in another order, wherever the row sits (the layout
+// follows the row's address modulo 64): repacking, unpacking and dequantizing give the plain rows
+// back bit for bit, and the quants of a row land on a 64-byte boundary.
+template <typename Block>
+void CheckRepackAtEitherAlignment(DType plain, DType r16) {
   std::mt19937 rng(7);
   for (int64_t cols : {512, 1024, 1536, 4096}) {
     const int64_t rows = 5, nb = cols / 32;
-    const size_t rb = RowBytes(DType::kQ8_0, cols);
-    std::vector<BlockQ8_0> q8(nb * rows);
-    for (BlockQ8_0& b : q8) {
+    const size_t rb = RowBytes(plain, cols);
+    std::vector<Block> blocks(nb * rows);
+    for (Block& b : blocks) {
       b.d = static_cast<uint16_t>(rng() & 0x7bff);  // finite f16
-      for (int8_t& v : b.qs) v = static_cast<int8_t>(rng());
+      for (auto& v : b.qs) v = static_cast<std::remove_reference_t<decltype(v)>>(rng());
     }
     for (size_t phase : {0, 32}) {
-      SCOPED_TRACE(::testing::Message() << "cols " << cols << " phase " << phase);
+      SCOPED_TRACE(::testing::Message()
+                   << DTypeName(r16) << " cols " << cols << " phase " << phase);
       std::vector<uint8_t> store(rb * rows + 128);
       uint8_t* base = store.data() + (64 - reinterpret_cast<uintptr_t>(store.data()) % 64) + phase;
-      std::memcpy(base, q8.data(), rb * rows);
-      RepackRowsQ8R16InPlace(base, rows, cols);
+      std::memcpy(base, blocks.data(), rb * rows);
+      RepackRowsR16InPlace<Block>(base, rows, cols);
       std::vector<float> want(cols), got(cols);
-      std::vector<BlockQ8_0> back(nb);
+      std::vector<Block> back(nb);
       for (int64_t r = 0; r < rows; ++r) {
         const uint8_t* row = base + r * rb;
-        EXPECT_EQ(reinterpret_cast<uintptr_t>(row + Q8R16Lead(row, nb)) % 64, 0u);
-        UnpackRowQ8R16(row, back.data(), cols);
-        EXPECT_EQ(0, std::memcmp(back.data(), &q8[r * nb], rb)) << "row " << r;
-        DequantizeRow(DType::kQ8_0, &q8[r * nb], want.data(), cols);
-        DequantizeRow(DType::kQ8_0_R16, row, got.data(), cols);
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(row + R16Lead(row, nb)) % 64, 0u);
+        UnpackRowR16<Block>(row, back.data(), cols);
+        EXPECT_EQ(0, std::memcmp(back.data(), &blocks[r * nb], rb)) << "row " << r;
+        DequantizeRow(plain, &blocks[r * nb], want.data(), cols);
+        DequantizeRow(r16, row, got.data(), cols);
         EXPECT_EQ(want, got) << "row " << r;
       }
     }
   }
+}
+
+TEST(QuantizeR16, RepackKeepsEveryBlockAtEitherAlignment) {
+  CheckRepackAtEitherAlignment<BlockQ8_0>(DType::kQ8_0, DType::kQ8_0_R16);
+  CheckRepackAtEitherAlignment<BlockQ4_0>(DType::kQ4_0, DType::kQ4_0_R16);
 }
 
 }  // namespace
