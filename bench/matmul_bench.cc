@@ -248,7 +248,9 @@ BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
 const int kRegistered = [] {
   for (DType t : {DType::kQ8_0, DType::kQ8_0_R16, DType::kQ4_0, DType::kQ4_0_R16, DType::kF16,
                   DType::kBF16, DType::kF32}) {
-    for (const auto& s : {std::array<int64_t, 2>{8192, 2048}, std::array<int64_t, 2>{32000, 2048}}) {
+    // Rows of 2048 (a layer's Q/K/V/O, gate and up, and the output) and of 8192 (down).
+    for (const auto& s : {std::array<int64_t, 2>{8192, 2048}, std::array<int64_t, 2>{32000, 2048},
+                          std::array<int64_t, 2>{2048, 8192}}) {
       const std::string name = "BM_MatVecVsRead/" + std::string(DTypeName(t)) + "/" +
                                std::to_string(s[0]) + "x" + std::to_string(s[1]);
       benchmark::RegisterBenchmark(name.c_str(), BM_MatVecVsRead, t, s[0], s[1])

@@ -100,30 +100,34 @@ struct MatMulArgs {
 
 using RowsFn = void (*)(const MatMulArgs& a, int64_t r0, int64_t r1);
 
-// Streaming row order for [r0, r1): rows are paired from the two halves of the range and each
-// pair is processed in lockstep, so every thread reads two interleaved sequential streams
-// (measured faster from DRAM than one, and than four or more). Tokens loop inside, so for small
-// n each row comes from DRAM once, then from L1. dot.operator()<R>(rows, t, y) computes R rows
-// for token t into y[0..R).
+// Streaming row order for [r0, r1): rows are taken from the S equal parts of the range in
+// lockstep, so every thread reads S interleaved sequential streams; rows left over go as pairs,
+// then one. Two streams measured faster from DRAM than one, and than four or more, for rows of
+// up to 4096 weights; for rows of 8192 (the down projection) four were faster than two
+// (docs/BENCHMARKS.md). Tokens loop inside, so for small n each row comes from DRAM once, then
+// from L1. dot.operator()<R>(rows, t, y) computes R rows for token t into y[0..R).
+template <int S, typename Dot>
+void ForRowStreams(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
+  const int64_t part = (r1 - r0) / S;
+  for (int64_t i = 0; i < part; ++i) {
+    const uint8_t* rows[S];
+    for (int s = 0; s < S; ++s) rows[s] = a.w.row(r0 + s * part + i);
+    for (int64_t t = 0; t < a.n; ++t) {
+      float* y[S];
+      for (int s = 0; s < S; ++s) y[s] = a.y + t * a.w.rows + r0 + s * part + i;
+      dot.template operator()<S>(rows, t, y);
+    }
+  }
+  if constexpr (S > 2) {
+    ForRowStreams<2>(a, r0 + S * part, r1, dot);
+  } else if (S * part < r1 - r0) {
+    ForRowStreams<1>(a, r0 + S * part, r1, dot);
+  }
+}
+
 template <typename Dot>
 void ForRowPairs(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
-  const int64_t half = (r1 - r0) / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    const int64_t ra = r0 + i, rb = r0 + half + i;
-    const uint8_t* rows[2] = {a.w.row(ra), a.w.row(rb)};
-    for (int64_t t = 0; t < a.n; ++t) {
-      float* y[2] = {a.y + t * a.w.rows + ra, a.y + t * a.w.rows + rb};
-      dot.template operator()<2>(rows, t, y);
-    }
-  }
-  if ((r1 - r0) % 2) {
-    const int64_t r = r1 - 1;
-    const uint8_t* row[1] = {a.w.row(r)};
-    for (int64_t t = 0; t < a.n; ++t) {
-      float* y[1] = {a.y + t * a.w.rows + r};
-      dot.template operator()<1>(row, t, y);
-    }
-  }
+  ForRowStreams<2>(a, r0, r1, dot);
 }
 
 // Portable scalar kernels (always built).

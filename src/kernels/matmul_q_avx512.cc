@@ -10,8 +10,9 @@
 //  * Q8_0_R16 rows (quant/block_r16.h, repacked at load) need one aligned load, one XOR and one
 //    vpdpbusd per 64 weight bytes, and one convert and FMA per 16 blocks; Q4_0_R16 rows one
 //    load, two masks and two vpdpbusd per 64 bytes (128 weights).
-//  * each thread streams two rows in lockstep (two interleaved sequential streams), with loads
-//    of at most 32 bytes: what the memory system here serves fastest.
+//  * each thread streams two rows in lockstep (two interleaved sequential streams; four for the
+//    R16 layouts' rows of 8192 weights and more), with loads of at most 32 bytes (R16: aligned
+//    64): what the memory system here serves fastest.
 #include "kernels/matmul_internal.h"
 
 #if defined(KVC_MATMUL_VNNI)
@@ -228,20 +229,31 @@ void DotRowsQ4R16(const uint8_t* const* rows, const float* dx, const R16ActGroup
 
 }  // namespace
 
+// Rows at least this wide stream as four interleaved rows per thread instead of two.
+constexpr int64_t kWideRow = 8192;
+
 void Avx512RowsQ(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const int64_t nb = a.w.cols / kQK;
   if (a.w.type == DType::kQ4_0) {
     ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
       DotRowsQ4<R>(rows, a.qx.Row(t), a.xq4 + t * a.xq4_stride, nb, y);
     });
-  } else if (a.w.type == DType::kQ8_0_R16) {
-    ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
-      DotRowsQ8R16<R>(rows, a.qx.Row(t).d, a.xr16 + t * a.xr16_stride, nb, y);
-    });
-  } else if (a.w.type == DType::kQ4_0_R16) {
-    ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
-      DotRowsQ4R16<R>(rows, a.qx.Row(t).d, a.xr16 + t * a.xr16_stride, nb, y);
-    });
+  } else if (IsR16(a.w.type)) {
+    const bool q8 = a.w.type == DType::kQ8_0_R16;
+    auto dot = [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
+      const float* dx = a.qx.Row(t).d;
+      const R16ActGroup* xg = a.xr16 + t * a.xr16_stride;
+      if (q8) {
+        DotRowsQ8R16<R>(rows, dx, xg, nb, y);
+      } else {
+        DotRowsQ4R16<R>(rows, dx, xg, nb, y);
+      }
+    };
+    if (a.w.cols >= kWideRow) {
+      ForRowStreams<4>(a, r0, r1, dot);
+    } else {
+      ForRowStreams<2>(a, r0, r1, dot);
+    }
   } else {
     ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
       DotRowsQ8<R>(rows, a.qx.Row(t), nb, y);

@@ -222,6 +222,18 @@ TEST_P(MatVecTest, OddColumnsForFloatTypes) {
 
 TEST_P(MatVecTest, LargeShape) { CheckProduct({GetParam(), 300, 2048, 1, 2}, 7); }
 
+// Rows of 8192 weights stream four at a time on some kernels: row counts that leave a quad, a
+// pair and a single row over, one and two threads, one and three tokens.
+TEST_P(MatVecTest, WideRows) {
+  uint32_t seed = 70;
+  for (int64_t rows : {1, 2, 3, 5, 7, 38}) {
+    for (int threads : {1, 2}) {
+      CheckProduct({GetParam(), rows, 8192, rows % 2 ? 1 : 3, threads}, seed++);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 class MatMulTest : public ::testing::TestWithParam<DType> {};
 
 TEST_P(MatMulTest, TokensShapesAndThreads) {
