@@ -1,6 +1,6 @@
-// Streaming F32 / F16 / BF16 kernels (AVX-512): two rows in lockstep per thread, four
-// accumulators per row. F16 converts with vcvtph2ps; BF16 uses vdpbf16ps on
-// a bf16 copy of the activations where available, else widens by a 16-bit shift.
+// Streaming F32 / F16 / BF16 kernels (AVX-512): two rows in lockstep per thread (four for rows
+// of 8192 weights and more), four accumulators per row. F16 converts with vcvtph2ps; BF16 uses
+// vdpbf16ps on a bf16 copy of the activations where available, else widens by a 16-bit shift.
 #include "kernels/matmul_internal.h"
 
 #if defined(KVC_MATMUL_AVX512)
@@ -91,7 +91,7 @@ void DotRowsBf16(const uint8_t* const* rows, const uint16_t* x, int64_t cols, fl
 
 template <DType kT>
 void RowsF(const MatMulArgs& a, int64_t r0, int64_t r1) {
-  ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
+  ForRowStreamsByWidth(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
     DotRowsF<kT, R>(rows, a.x + t * a.w.cols, a.w.cols, y);
   });
 }
@@ -105,7 +105,7 @@ void Avx512RowsFloat(const MatMulArgs& a, int64_t r0, int64_t r1) {
     case DType::kBF16:
 #if defined(KVC_MATMUL_BF16)
       if (a.xbf != nullptr) {
-        return ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
+        return ForRowStreamsByWidth(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
           DotRowsBf16<R>(rows, a.xbf + t * a.xbf_stride, a.w.cols, y);
         });
       }

@@ -103,8 +103,8 @@ using RowsFn = void (*)(const MatMulArgs& a, int64_t r0, int64_t r1);
 // Streaming row order for [r0, r1): rows are taken from the S equal parts of the range in
 // lockstep, so every thread reads S interleaved sequential streams; rows left over go as pairs,
 // then one. Two streams measured faster from DRAM than one, and than four or more, for rows of
-// up to 4096 weights; for rows of 8192 (the down projection) four were faster than two
-// (docs/BENCHMARKS.md). Tokens loop inside, so for small n each row comes from DRAM once, then
+// up to 4096 weights; for rows of 8192 (the down projection) four were faster than two for some
+// kernels (ForRowStreamsByWidth, docs/BENCHMARKS.md). Tokens loop inside, so for small n each row comes from DRAM once, then
 // from L1. dot.operator()<R>(rows, t, y) computes R rows for token t into y[0..R).
 template <int S, typename Dot>
 void ForRowStreams(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
@@ -128,6 +128,19 @@ void ForRowStreams(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
 template <typename Dot>
 void ForRowPairs(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
   ForRowStreams<2>(a, r0, r1, dot);
+}
+
+// Two streams, or four for rows of at least kWideRow weights: for the kernels that measured
+// faster so (float rows and the R16 layouts; the plain Q8_0 / Q4_0 kernels, which need more
+// registers per row, measured slower).
+constexpr int64_t kWideRow = 8192;
+template <typename Dot>
+void ForRowStreamsByWidth(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
+  if (a.w.cols >= kWideRow) {
+    ForRowStreams<4>(a, r0, r1, dot);
+  } else {
+    ForRowStreams<2>(a, r0, r1, dot);
+  }
 }
 
 // Portable scalar kernels (always built).

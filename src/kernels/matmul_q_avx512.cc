@@ -229,9 +229,6 @@ void DotRowsQ4R16(const uint8_t* const* rows, const float* dx, const R16ActGroup
 
 }  // namespace
 
-// Rows at least this wide stream as four interleaved rows per thread instead of two.
-constexpr int64_t kWideRow = 8192;
-
 void Avx512RowsQ(const MatMulArgs& a, int64_t r0, int64_t r1) {
   const int64_t nb = a.w.cols / kQK;
   if (a.w.type == DType::kQ4_0) {
@@ -249,11 +246,7 @@ void Avx512RowsQ(const MatMulArgs& a, int64_t r0, int64_t r1) {
         DotRowsQ4R16<R>(rows, dx, xg, nb, y);
       }
     };
-    if (a.w.cols >= kWideRow) {
-      ForRowStreams<4>(a, r0, r1, dot);
-    } else {
-      ForRowStreams<2>(a, r0, r1, dot);
-    }
+    ForRowStreamsByWidth(a, r0, r1, dot);
   } else {
     ForRowPairs(a, r0, r1, [&]<int R>(const uint8_t* const* rows, int64_t t, float* const* y) {
       DotRowsQ8<R>(rows, a.qx.Row(t), nb, y);
