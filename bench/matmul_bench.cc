@@ -294,7 +294,8 @@ const int kRegistered = [] {
         ->UseRealTime();
   }
   for (DType t : types) {
-    for (const auto& s : {std::array<int64_t, 2>{2048, 2048}, std::array<int64_t, 2>{8192, 2048}}) {
+    for (const auto& s : {std::array<int64_t, 2>{2048, 2048}, std::array<int64_t, 2>{8192, 2048},
+                          std::array<int64_t, 2>{2048, 8192}}) {
       const std::string name = "BM_MatMul/" + std::string(DTypeName(t)) + "/" +
                                std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/n512";
       benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, t, s[0], s[1], 512)

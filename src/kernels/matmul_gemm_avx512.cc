@@ -294,9 +294,10 @@ inline __m512 LoadF32(DType type, const uint8_t* row, int64_t c, int64_t cols) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-// Packs columns [c0, c1) of the panel as f32 [k][32].
+// Packs columns [c0, c1) of G row groups from r0 (valid rows exist) as f32 [k][16 G].
+template <int G>
 void PackF32(const MatView& w, int64_t r0, int valid, int64_t c0, int64_t c1, float* out) {
-  for (int g = 0; g < kPanelGroups; ++g) {
+  for (int g = 0; g < G; ++g) {
     for (int64_t c = c0; c < c1; c += 16) {
       __m512i v[16];
       for (int i = 0; i < 16; ++i) {
@@ -306,30 +307,31 @@ void PackF32(const MatView& w, int64_t r0, int valid, int64_t c0, int64_t c1, fl
       }
       Transpose16(v);
       for (int k = 0; k < 16 && c + k < c1; ++k) {
-        _mm512_store_si512(out + (c - c0 + k) * kGemmPanelRows + g * kGroupRows, v[k]);
+        _mm512_store_si512(out + (c - c0 + k) * G * kGroupRows + g * kGroupRows, v[k]);
       }
     }
   }
 }
 
-template <int NT>
+// G row groups x NT tokens of FMAs against broadcast activations. Two panels at once (G = 4)
+// halve the activation loads per FMA, which stream from L2 or beyond for long rows.
+template <int G, int NT>
 void TileF32(const MatMulArgs& a, const TileIo& io, const float* packed, int64_t c0, int64_t nk) {
-  __m512 acc[kPanelGroups][NT];
+  __m512 acc[G][NT];
   for (auto& row : acc) {
     for (__m512& v : row) v = _mm512_setzero_ps();
   }
   const float* x = a.x + io.t0 * a.w.cols + c0;
   for (int64_t k = 0; k < nk; ++k) {
-    const __m512 w0 = _mm512_load_ps(packed + k * kGemmPanelRows);
-    const __m512 w1 = _mm512_load_ps(packed + k * kGemmPanelRows + kGroupRows);
+    __m512 w[G];
+    for (int g = 0; g < G; ++g) w[g] = _mm512_load_ps(packed + (k * G + g) * kGroupRows);
     for (int t = 0; t < NT; ++t) {
       const __m512 xb = _mm512_set1_ps(x[t * a.w.cols + k]);
-      acc[0][t] = _mm512_fmadd_ps(w0, xb, acc[0][t]);
-      acc[1][t] = _mm512_fmadd_ps(w1, xb, acc[1][t]);
+      for (int g = 0; g < G; ++g) acc[g][t] = _mm512_fmadd_ps(w[g], xb, acc[g][t]);
     }
   }
   for (int t = 0; t < NT; ++t) {
-    for (int g = 0; g < kPanelGroups; ++g) StoreTile(a, io, t, g, acc[g][t]);
+    for (int g = 0; g < G; ++g) StoreTile(a, io, t, g, acc[g][t]);
   }
 }
 
@@ -383,7 +385,7 @@ void TileBf16(const MatMulArgs& a, const TileIo& io, const uint32_t* packed, int
 
 void GemmFloat(const MatMulArgs& a, int64_t p0, int64_t p1) {
   thread_local ScratchBuffer pack_buf;
-  void* packed = pack_buf.Get(kFChunkCols * kGemmPanelRows * sizeof(float));
+  void* packed = pack_buf.Get(kFChunkCols * 2 * kGemmPanelRows * sizeof(float));
   const int64_t cols = a.w.cols;
   for (int64_t p = p0; p < p1; ++p) {
     TileIo io;
@@ -405,12 +407,24 @@ void GemmFloat(const MatMulArgs& a, int64_t p0, int64_t p1) {
     }
 #endif
     auto* pf = static_cast<float*>(packed);
+    const bool two = p + 1 < p1;  // this panel and the next as one tile of 4 row groups
+    if (two) io.valid = static_cast<int>(std::min<int64_t>(2 * kGemmPanelRows, a.w.rows - io.r0));
     for (int64_t c0 = 0; c0 < cols; c0 += kFChunkCols) {
       const int64_t c1 = std::min(cols, c0 + kFChunkCols);
-      PackF32(a.w, io.r0, io.valid, c0, c1, pf);
       io.accumulate = c0 > 0;
-      ForTokenTiles(a, io, [&]<int NT>(const TileIo& tio) { TileF32<NT>(a, tio, pf, c0, c1 - c0); });
+      if (two) {
+        PackF32<2 * kPanelGroups>(a.w, io.r0, io.valid, c0, c1, pf);
+        ForTokenTiles(a, io, [&]<int NT>(const TileIo& tio) {
+          TileF32<2 * kPanelGroups, NT>(a, tio, pf, c0, c1 - c0);
+        });
+      } else {
+        PackF32<kPanelGroups>(a.w, io.r0, io.valid, c0, c1, pf);
+        ForTokenTiles(a, io, [&]<int NT>(const TileIo& tio) {
+          TileF32<kPanelGroups, NT>(a, tio, pf, c0, c1 - c0);
+        });
+      }
     }
+    if (two) ++p;
   }
 }
 
