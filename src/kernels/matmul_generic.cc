@@ -56,10 +56,7 @@ void GenericRows(const MatMulArgs& a, int64_t r0, int64_t r1) {
       const uint8_t* row = w.row(r);
       if (IsR16(w.type)) {  // back to plain blocks; the products are the same
         auto* plain = static_cast<uint8_t*>(unpack_buf.Get(w.row_bytes()));
-        if (w.type == DType::kQ8_0_R16)
-          UnpackRowR16<BlockQ8_0>(row, plain, w.cols);
-        else
-          UnpackRowR16<BlockQ4_0>(row, plain, w.cols);
+        UnpackRow(w.type, row, plain, w.cols);
         row = plain;
       }
       for (int64_t t = 0; t < a.n; ++t) {

@@ -104,8 +104,9 @@ using RowsFn = void (*)(const MatMulArgs& a, int64_t r0, int64_t r1);
 // lockstep, so every thread reads S interleaved sequential streams; rows left over go as pairs,
 // then one. Two streams measured faster from DRAM than one, and than four or more, for rows of
 // up to 4096 weights; for rows of 8192 (the down projection) four were faster than two for some
-// kernels (ForRowStreamsByWidth, docs/BENCHMARKS.md). Tokens loop inside, so for small n each row comes from DRAM once, then
-// from L1. dot.operator()<R>(rows, t, y) computes R rows for token t into y[0..R).
+// kernels (ForRowStreamsByWidth, docs/BENCHMARKS.md). Tokens loop inside, so for small n each
+// row comes from DRAM once, then from L1. dot.operator()<R>(rows, t, y) computes R rows for
+// token t into y[0..R).
 template <int S, typename Dot>
 void ForRowStreams(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
   const int64_t part = (r1 - r0) / S;

@@ -191,11 +191,8 @@ Result<std::unique_ptr<ModelFile>> ModelFile::FromGguf(std::unique_ptr<GgufFile>
     for (MatView* mv : mats) {
       const DType to = *PreferredLayout(*mv);
       if (repacked.insert(mv->data).second) {
-        uint8_t* data = bytes + (static_cast<const uint8_t*>(mv->data) - base);
-        if (to == DType::kQ8_0_R16)
-          RepackRowsR16InPlace<BlockQ8_0>(data, mv->rows, mv->cols);
-        else
-          RepackRowsR16InPlace<BlockQ4_0>(data, mv->rows, mv->cols);
+        RepackRowsInPlace(to, bytes + (static_cast<const uint8_t*>(mv->data) - base), mv->rows,
+                          mv->cols);
       }
       mv->type = to;
     }

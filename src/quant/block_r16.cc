@@ -66,6 +66,24 @@ void RepackRowsR16InPlace(void* data, int64_t rows, int64_t cols) {
   }
 }
 
+void RepackRowsInPlace(DType r16, void* data, int64_t rows, int64_t cols) {
+  KVC_CHECK(IsR16(r16));
+  if (r16 == DType::kQ8_0_R16) {
+    RepackRowsR16InPlace<BlockQ8_0>(data, rows, cols);
+  } else {
+    RepackRowsR16InPlace<BlockQ4_0>(data, rows, cols);
+  }
+}
+
+void UnpackRow(DType r16, const void* r16_row, void* plain_dst, int64_t cols) {
+  KVC_CHECK(IsR16(r16));
+  if (r16 == DType::kQ8_0_R16) {
+    UnpackRowR16<BlockQ8_0>(r16_row, plain_dst, cols);
+  } else {
+    UnpackRowR16<BlockQ4_0>(r16_row, plain_dst, cols);
+  }
+}
+
 #define KVC_R16_INSTANTIATE(Block)                                \
   template Block R16Block<Block>(const void*, int64_t, int64_t);  \
   template void RepackRowR16<Block>(const void*, void*, int64_t); \

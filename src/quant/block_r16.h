@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "quant/ggml_blocks.h"
+#include "tensor/dtype.h"
 
 namespace kvc {
 
@@ -68,5 +69,10 @@ void UnpackRowR16(const void* r16_row, void* plain_dst, int64_t cols);
 // aligned).
 template <typename Block>
 void RepackRowsR16InPlace(void* data, int64_t rows, int64_t cols);
+
+// The same for a layout given as its DType (kQ8_0_R16 or kQ4_0_R16): rows of its plain blocks
+// repacked into it in place, and one row of it back to plain blocks.
+void RepackRowsInPlace(DType r16, void* data, int64_t rows, int64_t cols);
+void UnpackRow(DType r16, const void* r16_row, void* plain_dst, int64_t cols);
 
 }  // namespace kvc

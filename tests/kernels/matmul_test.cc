@@ -55,10 +55,7 @@ using Bytes = std::vector<uint8_t, Aligned64<uint8_t>>;
 Bytes MakeWeights(DType type, int64_t rows, int64_t cols, std::mt19937* rng) {
   if (IsR16(type)) {  // the plain cases, repacked
     Bytes w = MakeWeights(PlainLayout(type), rows, cols, rng);
-    if (type == DType::kQ8_0_R16)
-      RepackRowsR16InPlace<BlockQ8_0>(w.data(), rows, cols);
-    else
-      RepackRowsR16InPlace<BlockQ4_0>(w.data(), rows, cols);
+    RepackRowsInPlace(type, w.data(), rows, cols);
     return w;
   }
   const size_t rb = RowBytes(type, cols);
@@ -357,10 +354,7 @@ TEST(MatMulR16Test, EitherRowAlignmentMatchesPlainBlocks) {
         Bytes store(q8.size() + 64);
         uint8_t* base = store.data() + phase;
         std::memcpy(base, q8.data(), q8.size());
-        if (type == DType::kQ8_0_R16)
-          RepackRowsR16InPlace<BlockQ8_0>(base, rows, cols);
-        else
-          RepackRowsR16InPlace<BlockQ4_0>(base, rows, cols);
+        RepackRowsInPlace(type, base, rows, cols);
         const MatView r16{type, base, rows, cols};
         for (int64_t n : {1, 3, 20}) {
           SCOPED_TRACE(::testing::Message()
