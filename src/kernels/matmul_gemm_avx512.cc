@@ -1,11 +1,11 @@
 // Prefill (n > 1) kernels: weights are packed panel by panel (32 rows = two zmm of 16 row lanes)
 // into per-thread scratch, in K chunks that stay in L1/L2, and each packed chunk is reused by
-// every token. Register tile: 2 x 16 rows x kNT tokens.
-//  * Q8_0 / Q4_0 and their R16 layouts: packed as unsigned bytes (w + 128 / w + 8), 4 consecutive k
-//  per row
-//    lane, so vpdpbusd with a broadcast of 4 activation bytes adds 4 products per row. The int32
-//    lane accumulators start at -offset * sum(x block), which makes them exact signed dot
-//    products; one convert and one FMA with dw * dx per block and row group.
+// every token. Register tile: 2 x 16 rows x kNT tokens (float: 4 x 16 rows, two panels at once).
+//  * Q8_0 / Q4_0 and their R16 layouts: packed as unsigned bytes (w + 128 / w + 8), 4
+//    consecutive k per row lane, so vpdpbusd with a broadcast of 4 activation bytes adds 4
+//    products per row. The int32 lane accumulators start at -offset * sum(x block), which
+//    makes them exact signed dot products; one convert and one FMA with dw * dx per block and
+//    row group.
 //  * F32 / F16: packed as f32, FMA with broadcast activations.
 //  * BF16: packed as bf16 pairs; vdpbf16ps with broadcast activation pairs (activations rounded
 //    to bf16, as vdpbf16ps needs) where available, else widened to f32 like F16.

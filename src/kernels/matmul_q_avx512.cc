@@ -22,6 +22,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/matmul_simd_avx512.h"
 #include "quant/block_r16.h"
@@ -141,57 +142,18 @@ void DotRowsQ4(const uint8_t* const* rows, const ActBlocksView& x, const Q4ActUn
 }
 
 // ---- Q8_0_R16 / Q4_0_R16: one vpdpbusd advances 16 blocks (quant/block_r16.h). ----
-// Q8_0: each group's 8 vectors accumulate into two integer chains per row (started at -128
-// sum(x)), then one convert and one FMA apply the 16 block scales.
-template <int R>
-void DotRowsQ8R16(const uint8_t* const* rows, const float* dx, const R16ActGroup* xg, int64_t nb,
-                  float* const* y) {
-  constexpr int64_t kQ = kQuantBytes<BlockQ8_0>, kGroup = kR16Blocks * kQ;
+// Per row and group of 16 blocks, two integer chains, then one convert and one FMA apply the 16
+// block scales. Q8_0: the group's 8 vectors (w + 128 by an XOR) alternate between the chains,
+// the first started at -128 sum(x). Q4_0: each of the 4 vectors meets activation vector k with
+// its low nibbles (first chain, started at -8 sum(x) over both halves) and vector k + 4 with its
+// high ones, used in place (w & 0xF0 = 16 x nibble, one operation instead of a shift and a
+// mask): the second chain holds 16 times its dot, exactly, and is shifted back once per group.
+template <typename Block, int R>
+void DotRowsR16(const uint8_t* const* rows, const float* dx, const R16ActGroup* xg, int64_t nb,
+                float* const* y) {
+  constexpr bool kQ4 = std::is_same_v<Block, BlockQ4_0>;
+  constexpr int64_t kQ = kQuantBytes<Block>, kGroup = kR16Blocks * kQ;
   const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-  int64_t lead[R];
-  __m512 acc[R];
-  for (int r = 0; r < R; ++r) {
-    lead[r] = R16Lead(rows[r], nb);
-    acc[r] = _mm512_setzero_ps();
-  }
-  for (int64_t g = 0; g < nb / kR16Blocks; ++g) {
-    const __m512i init = _mm512_load_si512(xg[g].init);
-    __m512i d0[R], d1[R];
-    for (int r = 0; r < R; ++r) {
-      d0[r] = init;
-      d1[r] = _mm512_setzero_si512();
-    }
-    for (int k = 0; k < 8; k += 2) {
-      const __m512i x0 = _mm512_load_si512(xg[g].qs + 64 * k);
-      const __m512i x1 = _mm512_load_si512(xg[g].qs + 64 * k + 64);
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* q = rows[r] + lead[r] + g * kGroup + 64 * k;
-        d0[r] = _mm512_dpbusd_epi32(d0[r], _mm512_xor_si512(_mm512_load_si512(q), bias), x0);
-      }
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* q = rows[r] + lead[r] + g * kGroup + 64 * k + 64;
-        d1[r] = _mm512_dpbusd_epi32(d1[r], _mm512_xor_si512(_mm512_load_si512(q), bias), x1);
-      }
-    }
-    const __m512 dxg = _mm512_load_ps(dx + g * kR16Blocks);
-    for (int r = 0; r < R; ++r) {
-      const __m256i h = _mm256_load_si256(
-          reinterpret_cast<const __m256i*>(rows[r] + R16ScaleOffset(lead[r], nb, g, kQ)));
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d0[r], d1[r])),
-                               _mm512_mul_ps(_mm512_cvtph_ps(h), dxg), acc[r]);
-    }
-  }
-  for (int r = 0; r < R; ++r) *y[r] = _mm512_reduce_add_ps(acc[r]);
-}
-
-// Q4_0: each of a group's 4 vectors meets activation vector k with its low nibbles and vector
-// k + 4 with its high ones. The high nibbles are used in place (w & 0xF0 = 16 x nibble, one
-// operation instead of a shift and a mask): their chain holds 16 times its dot, exactly, and is
-// shifted back once per group. The low chain starts at -8 sum(x) over both halves.
-template <int R>
-void DotRowsQ4R16(const uint8_t* const* rows, const float* dx, const R16ActGroup* xg, int64_t nb,
-                  float* const* y) {
-  constexpr int64_t kQ = kQuantBytes<BlockQ4_0>, kGroup = kR16Blocks * kQ;
   const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8(static_cast<char>(0xF0));
   int64_t lead[R];
   __m512 acc[R];
@@ -206,20 +168,36 @@ void DotRowsQ4R16(const uint8_t* const* rows, const float* dx, const R16ActGroup
       d0[r] = init;
       d1[r] = _mm512_setzero_si512();
     }
-    for (int k = 0; k < 4; ++k) {
-      const __m512i x_lo = _mm512_load_si512(xg[g].qs + 64 * k);
-      const __m512i x_hi = _mm512_load_si512(xg[g].qs + 64 * k + 256);
-      for (int r = 0; r < R; ++r) {
-        const __m512i v = _mm512_load_si512(rows[r] + lead[r] + g * kGroup + 64 * k);
-        d0[r] = _mm512_dpbusd_epi32(d0[r], _mm512_and_si512(v, low), x_lo);
-        d1[r] = _mm512_dpbusd_epi32(d1[r], _mm512_and_si512(v, high), x_hi);
+    const uint8_t* x = reinterpret_cast<const uint8_t*>(xg[g].qs);
+    if constexpr (kQ4) {
+      for (int k = 0; k < 4; ++k) {
+        const __m512i x_lo = _mm512_load_si512(x + 64 * k);
+        const __m512i x_hi = _mm512_load_si512(x + 64 * k + 256);
+        for (int r = 0; r < R; ++r) {
+          const __m512i v = _mm512_load_si512(rows[r] + lead[r] + g * kGroup + 64 * k);
+          d0[r] = _mm512_dpbusd_epi32(d0[r], _mm512_and_si512(v, low), x_lo);
+          d1[r] = _mm512_dpbusd_epi32(d1[r], _mm512_and_si512(v, high), x_hi);
+        }
+      }
+    } else {
+      for (int k = 0; k < 8; k += 2) {
+        const __m512i x0 = _mm512_load_si512(x + 64 * k);
+        const __m512i x1 = _mm512_load_si512(x + 64 * k + 64);
+        for (int r = 0; r < R; ++r) {
+          const uint8_t* q = rows[r] + lead[r] + g * kGroup + 64 * k;
+          d0[r] = _mm512_dpbusd_epi32(d0[r], _mm512_xor_si512(_mm512_load_si512(q), bias), x0);
+        }
+        for (int r = 0; r < R; ++r) {
+          const uint8_t* q = rows[r] + lead[r] + g * kGroup + 64 * k + 64;
+          d1[r] = _mm512_dpbusd_epi32(d1[r], _mm512_xor_si512(_mm512_load_si512(q), bias), x1);
+        }
       }
     }
     const __m512 dxg = _mm512_load_ps(dx + g * kR16Blocks);
     for (int r = 0; r < R; ++r) {
       const __m256i h = _mm256_load_si256(
           reinterpret_cast<const __m256i*>(rows[r] + R16ScaleOffset(lead[r], nb, g, kQ)));
-      const __m512i dot = _mm512_add_epi32(d0[r], _mm512_srai_epi32(d1[r], 4));
+      const __m512i dot = _mm512_add_epi32(d0[r], kQ4 ? _mm512_srai_epi32(d1[r], 4) : d1[r]);
       acc[r] =
           _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(_mm512_cvtph_ps(h), dxg), acc[r]);
     }
@@ -241,9 +219,9 @@ void Avx512RowsQ(const MatMulArgs& a, int64_t r0, int64_t r1) {
       const float* dx = a.qx.Row(t).d;
       const R16ActGroup* xg = a.xr16 + t * a.xr16_stride;
       if (q8) {
-        DotRowsQ8R16<R>(rows, dx, xg, nb, y);
+        DotRowsR16<BlockQ8_0, R>(rows, dx, xg, nb, y);
       } else {
-        DotRowsQ4R16<R>(rows, dx, xg, nb, y);
+        DotRowsR16<BlockQ4_0, R>(rows, dx, xg, nb, y);
       }
     };
     ForRowStreamsByWidth(a, r0, r1, dot);
