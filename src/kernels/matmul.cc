@@ -120,8 +120,8 @@ void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::s
   thread_local ScratchBuffer packed_acts_buf;
   if (type == DType::kQ4_0) a.xq4 = PackActsQ4(a.qx, n, cols, &packed_acts_buf, &a.xq4_stride);
   if (IsR16(type)) {
-    const int32_t offset = type == DType::kQ8_0_R16 ? 128 : 8;
-    a.xr16 = PackActsR16(a.qx, n, cols, offset, &packed_acts_buf, &a.xr16_stride);
+    a.xr16 = PackActsR16(a.qx, n, cols, UnsignedWeightOffset(type), &packed_acts_buf,
+                         &a.xr16_stride);
   }
 #endif
 #if defined(KVC_MATMUL_BF16)

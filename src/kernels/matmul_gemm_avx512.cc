@@ -259,7 +259,7 @@ void GemmQ(const MatMulArgs& a, int64_t p0, int64_t p1) {
   thread_local ScratchBuffer pack_buf;
   auto* packed = static_cast<uint8_t*>(pack_buf.Get(kQChunkBlocks * kQBlockBytes));
   const int64_t nb = a.w.cols / kQK;
-  const int32_t offset = PlainLayout(a.w.type) == DType::kQ4_0 ? 8 : 128;
+  const int32_t offset = UnsignedWeightOffset(a.w.type);
   for (int64_t p = p0; p < p1; ++p) {
     TileIo io;
     io.r0 = p * kGemmPanelRows;

@@ -100,6 +100,11 @@ struct MatMulArgs {
 
 using RowsFn = void (*)(const MatMulArgs& a, int64_t r0, int64_t r1);
 
+// What the integer kernels add to the weights of a block type (and its R16 layout) to feed them
+// to vpdpbusd as unsigned bytes: Q8_0 w + 128, Q4_0 the raw nibble w + 8. Their accumulators
+// start at -offset * sum(x) to take it out again.
+inline int32_t UnsignedWeightOffset(DType t) { return PlainLayout(t) == DType::kQ4_0 ? 8 : 128; }
+
 // Streaming row order for [r0, r1): rows are taken from the S equal parts of the range in
 // lockstep, so every thread reads S interleaved sequential streams; rows left over go as pairs,
 // then one. Two streams measured faster from DRAM than one, and than four or more, for rows of

@@ -3,13 +3,27 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <vector>
+#include <type_traits>
 
 #include "core/fp16.h"
 #include "quant/block_r16.h"
 #include "quant/ggml_blocks.h"
 
 namespace kvc {
+
+namespace {
+
+// A repacked row, block by block through the plain blocks it was repacked from.
+template <typename Block>
+void DequantizeR16(const void* src, float* dst, int64_t n) {
+  const DType plain = std::is_same_v<Block, BlockQ8_0> ? DType::kQ8_0 : DType::kQ4_0;
+  for (int64_t k = 0; k < n / kQK; ++k) {
+    const Block block = R16Block<Block>(src, n / kQK, k);
+    DequantizeRow(plain, &block, dst + k * kQK, kQK);
+  }
+}
+
+}  // namespace
 
 void DequantizeRow(DType type, const void* src, float* dst, int64_t n) {
   switch (type) {
@@ -34,18 +48,8 @@ void DequantizeRow(DType type, const void* src, float* dst, int64_t n) {
       }
       return;
     }
-    case DType::kQ8_0_R16:
-      for (int64_t k = 0; k < n / kQK; ++k) {
-        const BlockQ8_0 block = R16Block<BlockQ8_0>(src, n / kQK, k);
-        DequantizeRow(DType::kQ8_0, &block, dst + k * kQK, kQK);
-      }
-      return;
-    case DType::kQ4_0_R16:
-      for (int64_t k = 0; k < n / kQK; ++k) {
-        const BlockQ4_0 block = R16Block<BlockQ4_0>(src, n / kQK, k);
-        DequantizeRow(DType::kQ4_0, &block, dst + k * kQK, kQK);
-      }
-      return;
+    case DType::kQ8_0_R16: return DequantizeR16<BlockQ8_0>(src, dst, n);
+    case DType::kQ4_0_R16: return DequantizeR16<BlockQ4_0>(src, dst, n);
     case DType::kQ4_0: {
       const auto* b = static_cast<const BlockQ4_0*>(src);
       for (int64_t k = 0; k < n / kQK; ++k) {
@@ -88,18 +92,11 @@ void QuantizeRow(DType type, const float* src, void* dst, int64_t n) {
       }
       return;
     }
-    case DType::kQ8_0_R16: {
-      std::vector<BlockQ8_0> blocks(static_cast<size_t>(n / kQK));
-      QuantizeRow(DType::kQ8_0, src, blocks.data(), n);
-      RepackRowR16<BlockQ8_0>(blocks.data(), dst, n);
+    case DType::kQ8_0_R16:
+    case DType::kQ4_0_R16:
+      QuantizeRow(PlainLayout(type), src, dst, n);
+      RepackRowsInPlace(type, dst, 1, n);
       return;
-    }
-    case DType::kQ4_0_R16: {
-      std::vector<BlockQ4_0> blocks(static_cast<size_t>(n / kQK));
-      QuantizeRow(DType::kQ4_0, src, blocks.data(), n);
-      RepackRowR16<BlockQ4_0>(blocks.data(), dst, n);
-      return;
-    }
     case DType::kQ4_0: {
       auto* b = static_cast<BlockQ4_0*>(dst);
       for (int64_t k = 0; k < n / kQK; ++k) {
