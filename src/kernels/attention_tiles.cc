@@ -331,7 +331,8 @@ inline void ExpRows(float* p, const float* top) {
     y[i] = _mm512_sub_ps(y[i], n[i]);  // in [-0.5, 0.5]
   }
 #pragma GCC unroll 16
-  for (int i = 0; i < N; ++i) x[i] = _mm512_fmadd_ps(_mm512_set1_ps(1.32669799e-3f), y[i], _mm512_set1_ps(9.67546925e-3f));
+  for (int i = 0; i < N; ++i)
+    x[i] = _mm512_fmadd_ps(_mm512_set1_ps(1.32669799e-3f), y[i], _mm512_set1_ps(9.67546925e-3f));
 #pragma GCC unroll 16
   for (int i = 0; i < N; ++i) x[i] = _mm512_fmadd_ps(x[i], y[i], _mm512_set1_ps(5.55074252e-2f));
 #pragma GCC unroll 16
@@ -381,8 +382,10 @@ inline void WeighHead(const float* p, const float (*vnorm)[kMaxTile], const uint
     const __m512i w = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(lo, hi));
     _mm512_store_si512(u[grp], w);
     if constexpr (kZeros) {
-      const __m512i zsum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_load_si512(zb[grp]));
-      z_lanes[grp] = _mm512_fmadd_ps(z_lanes[grp], c, _mm512_mul_ps(_mm512_cvtepi32_ps(zsum), _mm512_set1_ps(back[grp])));
+      const __m512i zsum =
+          _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, _mm512_load_si512(zb[grp]));
+      z_lanes[grp] = _mm512_fmadd_ps(
+          z_lanes[grp], c, _mm512_mul_ps(_mm512_cvtepi32_ps(zsum), _mm512_set1_ps(back[grp])));
     }
   }
 }
@@ -418,7 +421,8 @@ inline float MaxOf(const float* x, int32_t n) {
 // Returns whether any slot is mirrored.
 template <KVType VT>
 inline bool ReadValueParams(const uint8_t* const* vt, int32_t ns, int32_t hd, int32_t n_vgrp,
-                            float (*vscale)[kMaxTile], uint8_t (*vzero)[kMaxTile], uint32_t (*flip)[2 * kTiles]) {
+                            float (*vscale)[kMaxTile], uint8_t (*vzero)[kMaxTile],
+                            uint32_t (*flip)[2 * kTiles]) {
   const size_t scales = TileCodeBytes<VT>(hd), zeros = scales + static_cast<size_t>(n_vgrp) * 32;
   uint64_t negative[kMaxGroups] = {};  // q4: slots with negative scales, per group
   for (int32_t i = 0; i < ns; ++i) {
@@ -427,7 +431,8 @@ inline bool ReadValueParams(const uint8_t* const* vt, int32_t ns, int32_t hd, in
       _mm512_store_ps(vscale[grp] + kKVTileSlots * i, _mm512_abs_ps(_mm512_cvtph_ps(sc)));
       if constexpr (VT == KVType::kQ4) {
         const __mmask16 neg = _mm256_movepi16_mask(sc);  // f16 sign bits
-        const __m128i z = _mm_loadu_si128(reinterpret_cast<const __m128i*>(vt[i] + zeros + grp * 16));
+        const __m128i z =
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(vt[i] + zeros + grp * 16));
         _mm_store_si128(reinterpret_cast<__m128i*>(vzero[grp] + kKVTileSlots * i),
                         _mm_mask_sub_epi8(z, neg, _mm_set1_epi8(15), z));
         negative[grp] |= static_cast<uint64_t>(neg) << (kKVTileSlots * i);
