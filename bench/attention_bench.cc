@@ -61,6 +61,11 @@ void Args(benchmark::internal::Benchmark* b) {
       }
     }
   }
+  // The int8 kernels with the cache resident on 2 threads: against the 16-layer runs, what
+  // DRAM costs them.
+  for (KVType t : {KVType::kQ8, KVType::kQ4}) {
+    b->Args({4096, static_cast<int64_t>(t), static_cast<int64_t>(KVLayout::kPaged), 1, 2});
+  }
   // Long context as in the bench of record: every layer at depth 16384, on 1 and 2 threads.
   for (int64_t threads : {1, 2}) {
     for (KVType t : {KVType::kF16, KVType::kQ8, KVType::kQ4}) {
