@@ -507,7 +507,9 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
 
   alignas(64) float p[kMaxGroup][kMaxTile];
   alignas(64) float vscale[kMaxGroups][kMaxTile];
-  alignas(64) uint8_t vzero[kMaxGroups][kMaxTile];  // q4: zero points per slot (mirrored if S < 0)
+  // q4: zero points per slot (mirrored if S < 0); zeroed once so that the slots past a short
+  // step's tiles, whose weights are 0, read defined bytes.
+  alignas(64) uint8_t vzero[kMaxGroups][kMaxTile] = {};
   uint32_t flip[kMaxGroups][2 * kTiles];           // q4: per octet, the codes to mirror
   alignas(64) uint8_t u[kMaxGroup][kMaxGroups][kMaxTile];
   alignas(64) float top[kMaxGroup], corr[kMaxGroup], p_max[kMaxGroup];
