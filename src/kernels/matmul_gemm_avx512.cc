@@ -409,20 +409,18 @@ void GemmFloat(const MatMulArgs& a, int64_t p0, int64_t p1) {
     auto* pf = static_cast<float*>(packed);
     const bool two = p + 1 < p1;  // this panel and the next as one tile of 4 row groups
     if (two) io.valid = static_cast<int>(std::min<int64_t>(2 * kGemmPanelRows, a.w.rows - io.r0));
-    for (int64_t c0 = 0; c0 < cols; c0 += kFChunkCols) {
-      const int64_t c1 = std::min(cols, c0 + kFChunkCols);
-      io.accumulate = c0 > 0;
-      if (two) {
-        PackF32<2 * kPanelGroups>(a.w, io.r0, io.valid, c0, c1, pf);
-        ForTokenTiles(a, io, [&]<int NT>(const TileIo& tio) {
-          TileF32<2 * kPanelGroups, NT>(a, tio, pf, c0, c1 - c0);
-        });
-      } else {
-        PackF32<kPanelGroups>(a.w, io.r0, io.valid, c0, c1, pf);
-        ForTokenTiles(a, io, [&]<int NT>(const TileIo& tio) {
-          TileF32<kPanelGroups, NT>(a, tio, pf, c0, c1 - c0);
-        });
+    auto chunks = [&]<int G>() {  // G row groups per tile
+      for (int64_t c0 = 0; c0 < cols; c0 += kFChunkCols) {
+        const int64_t c1 = std::min(cols, c0 + kFChunkCols);
+        io.accumulate = c0 > 0;
+        PackF32<G>(a.w, io.r0, io.valid, c0, c1, pf);
+        ForTokenTiles(a, io, [&]<int NT>(const TileIo& tio) { TileF32<G, NT>(a, tio, pf, c0, c1 - c0); });
       }
+    };
+    if (two) {
+      chunks.template operator()<2 * kPanelGroups>();
+    } else {
+      chunks.template operator()<kPanelGroups>();
     }
     if (two) ++p;
   }
