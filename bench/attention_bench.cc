@@ -21,12 +21,13 @@ void BM_DecodeAttention(benchmark::State& state) {
   const auto layout = static_cast<KVLayout>(state.range(2));
   const auto layers = static_cast<int32_t>(state.range(3));
   const auto threads = static_cast<int32_t>(state.range(4));
+  const auto residual = static_cast<int32_t>(state.range(5));  // the f32 ring's slots
   KVSpec shape;
   shape.n_layers = layers;
   shape.n_kv_heads = 8;
   shape.head_dim = 64;
   shape.max_tokens = depth + 1;
-  auto cache = MakeKVCache(shape, {.layout = layout, .type_k = type, .type_v = type, .residual = 0});
+  auto cache = MakeKVCache(shape, {.layout = layout, .type_k = type, .type_v = type, .residual = residual});
   if (!cache.ok()) {
     state.SkipWithError(cache.status().message().c_str());
     return;
@@ -56,7 +57,7 @@ void Args(benchmark::internal::Benchmark* b) {
     for (int64_t depth : {1024, 4096}) {
       for (KVType t : {KVType::kF32, KVType::kF16, KVType::kQ8, KVType::kQ4}) {
         for (KVLayout l : {KVLayout::kContiguous, KVLayout::kPaged}) {
-          b->Args({depth, static_cast<int64_t>(t), static_cast<int64_t>(l), layers, 1});
+          b->Args({depth, static_cast<int64_t>(t), static_cast<int64_t>(l), layers, 1, 0});
         }
       }
     }
@@ -64,15 +65,21 @@ void Args(benchmark::internal::Benchmark* b) {
   // The int8 kernels with the cache resident on 2 threads: against the 16-layer runs, what
   // DRAM costs them.
   for (KVType t : {KVType::kQ8, KVType::kQ4}) {
-    b->Args({4096, static_cast<int64_t>(t), static_cast<int64_t>(KVLayout::kPaged), 1, 2});
+    b->Args({4096, static_cast<int64_t>(t), static_cast<int64_t>(KVLayout::kPaged), 1, 2, 0});
   }
+  // q4 with the engine's default residual ring of 128 f32 slots (the recent tokens): the ring's
+  // rows cost several q4 slots each, and each thread's range takes its share of them.
+  b->Args({4096, static_cast<int64_t>(KVType::kQ4), static_cast<int64_t>(KVLayout::kPaged), 1, 2, 128});
+  b->Args({16384, static_cast<int64_t>(KVType::kQ4), static_cast<int64_t>(KVLayout::kPaged), 16, 2, 128});
+  // The ring's own kernel: 1000 of 1025 slots in the ring, 16 layers (64 MB) from DRAM.
+  b->Args({1024, static_cast<int64_t>(KVType::kQ4), static_cast<int64_t>(KVLayout::kPaged), 16, 1, 1000});
   // Long context as in the bench of record: every layer at depth 16384, on 1 and 2 threads.
   for (int64_t threads : {1, 2}) {
     for (KVType t : {KVType::kF16, KVType::kQ8, KVType::kQ4}) {
-      b->Args({16384, static_cast<int64_t>(t), static_cast<int64_t>(KVLayout::kPaged), 16, threads});
+      b->Args({16384, static_cast<int64_t>(t), static_cast<int64_t>(KVLayout::kPaged), 16, threads, 0});
     }
   }
-  b->ArgNames({"depth", "kv_type", "layout", "layers", "threads"});
+  b->ArgNames({"depth", "kv_type", "layout", "layers", "threads", "residual"});
 }
 
 BENCHMARK(BM_DecodeAttention)->Apply(Args)->Unit(benchmark::kMicrosecond);

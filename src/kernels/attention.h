@@ -40,9 +40,11 @@ bool AttentionRoundsQuery(const KVView& kv);
 // scales, and counts as u / 255 of the step's largest weight.
 bool AttentionRoundsValueWeights(const KVView& kv);
 // A decode query on `threads` threads splits its visible slots [lo, hi) into this many ranges
-// (one per thread, each of at least 256 slots, or one); range i starts at
-// DecodeSplitStart(lo, hi, splits, i), a multiple of 64 past the first, and ends where range
-// i + 1 starts (the last at hi). Each range keeps its own softmax state.
+// (one per thread, each of at least 256 slots, or one). With e the end of the stored slots in
+// [lo, hi), range i takes the stored slots from DecodeSplitStart(lo, e, splits, i) (a multiple
+// of 64 past the first range's) up to the next range's start (the last range up to e), and the
+// slots past e (the residual ring) are cut evenly: range i takes [e + (hi - e) i / splits,
+// e + (hi - e) (i + 1) / splits). Each range keeps its own softmax state.
 int32_t DecodeSplitCount(int32_t lo, int32_t hi, int32_t threads);
 int32_t DecodeSplitStart(int32_t lo, int32_t hi, int32_t splits, int32_t i);
 // Rounds g query elements: scale = absmax / 127, codes = round-half-even(q * 127 / absmax);

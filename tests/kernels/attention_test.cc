@@ -58,24 +58,24 @@ std::vector<float> ReadSlot(const KVView& kv, const KVSideView& s, int32_t h, in
   return row;
 }
 
-// Where the tiled kernel cuts [lo, hi) into steps for one query: a decode query (n_q == 1) is
-// split into ranges (DecodeSplitStart, 2 threads here); a range's stored slots go in steps of up
-// to 64 slots starting at multiples of 16 (the range's first slot rounded down). Only stored
-// steps round value weights (AttentionRoundsValueWeights).
+// Where the tiled kernel cuts [lo, hi) into steps for one query: a decode query (n_q == 1) has
+// its stored slots split into ranges (DecodeSplitStart, 2 threads here), each going in steps of
+// up to 64 slots starting at multiples of 16 (the range's first slot rounded down). Only stored
+// steps round value weights (AttentionRoundsValueWeights); the ring's slots, however split, are
+// weighed exactly.
 std::vector<std::pair<int32_t, int32_t>> KernelTiles(int32_t lo, int32_t hi, int32_t n_q,
                                                      int32_t n_stored) {
   const int32_t splits = n_q == 1 ? DecodeSplitCount(lo, hi, 2) : 1;
+  const int32_t stored = std::clamp(n_stored, lo, hi);
   std::vector<std::pair<int32_t, int32_t>> tiles;
   for (int32_t i = 0; i < splits; ++i) {
-    const int32_t a = DecodeSplitStart(lo, hi, splits, i);
-    const int32_t b = i + 1 == splits ? hi : DecodeSplitStart(lo, hi, splits, i + 1);
-    if (a >= b) continue;
-    const int32_t stored = std::min(b, n_stored);
-    for (int32_t c0 = a / 16 * 16; c0 < stored; c0 += 64) {
-      tiles.emplace_back(std::max(a, c0), std::min(stored, c0 + 64));
+    const int32_t a = DecodeSplitStart(lo, stored, splits, i);
+    const int32_t b = i + 1 == splits ? stored : DecodeSplitStart(lo, stored, splits, i + 1);
+    for (int32_t c0 = a / 16 * 16; c0 < b; c0 += 64) {
+      tiles.emplace_back(std::max(a, c0), std::min(b, c0 + 64));
     }
-    if (stored < b) tiles.emplace_back(std::max(a, stored), b);  // the ring: exact weights
   }
+  if (stored < hi) tiles.emplace_back(stored, hi);  // the ring: exact weights, however split
   return tiles;
 }
 
@@ -304,7 +304,8 @@ TEST(AttentionKernel, SlidingWindow) {
 
 TEST(AttentionKernel, DecodeSplitAcrossThreads) {
   // Long enough that one decode query is split into ranges (one per thread) whose softmax states
-  // are merged; ranges cross the residual boundary and start past a window's first slot.
+  // are merged; each range takes a share of the stored slots and of the residual ring, and
+  // ranges start past a window's first slot.
   Check({8, 2, 64, KVType::kF16, KVType::kF16}, 1100, 1);
   Check({8, 2, 64, KVType::kQ4, KVType::kQ4, KVGrouping::kPerToken, KVLayout::kPaged, 16, 128}, 1100, 1);
   Check({8, 2, 64, KVType::kQ8, KVType::kQ8, KVGrouping::kPerToken, KVLayout::kContiguous, 16, 0, 700}, 1300, 1);
