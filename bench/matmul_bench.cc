@@ -293,7 +293,10 @@ const int kRegistered = [] {
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
   }
-  for (DType t : types) {
+  // Prefill GEMM, also over the R16 layouts the engine repacks Q8_0 / Q4_0 into when it loads
+  // weights into memory (--no-mmap).
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ8_0_R16,
+                  DType::kQ4_0_R16}) {
     for (const auto& s : {std::array<int64_t, 2>{2048, 2048}, std::array<int64_t, 2>{8192, 2048},
                           std::array<int64_t, 2>{2048, 8192}}) {
       const std::string name = "BM_MatMul/" + std::string(DTypeName(t)) + "/" +

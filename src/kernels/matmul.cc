@@ -112,14 +112,31 @@ void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::s
   if (quantized) a.qx = QuantizeActs(x, n, cols, &act_buf, pool);
 
   RowsFn rows_fn = GenericRows;
+  int64_t rows_per_unit = 1;
+  double work_per_unit = static_cast<double>(n) * cols;
 #if defined(KVC_MATMUL_AVX512)
   if (!quantized) rows_fn = Avx512RowsFloat;
 #endif
 #if defined(KVC_MATMUL_VNNI)
   if (quantized) rows_fn = Avx512RowsQ;
+#endif
+#if defined(KVC_MATMUL_AVX512)
+  const bool gemm =
+      n >= (quantized ? kGemmMinTokensQuant : kGemmMinTokensFloat) && (!quantized || kVnni);
+  if (gemm) {
+    rows_fn = Avx512PackedGemm;
+    rows_per_unit = kGemmPanelRows;
+    work_per_unit *= kGemmPanelRows;
+  }
+#else
+  [[maybe_unused]] constexpr bool gemm = false;
+#endif
+#if defined(KVC_MATMUL_VNNI)
+  // The streaming kernels' activation layouts (the packed GEMM reads a.qx): packing them for a
+  // prefill took 2% of its GEMM time, on one thread.
   thread_local ScratchBuffer packed_acts_buf;
-  if (type == DType::kQ4_0) a.xq4 = PackActsQ4(a.qx, n, cols, &packed_acts_buf, &a.xq4_stride);
-  if (IsR16(type)) {
+  if (!gemm && type == DType::kQ4_0) a.xq4 = PackActsQ4(a.qx, n, cols, &packed_acts_buf, &a.xq4_stride);
+  if (!gemm && IsR16(type)) {
     a.xr16 = PackActsR16(a.qx, n, cols, UnsignedWeightOffset(type), &packed_acts_buf,
                          &a.xr16_stride);
   }
@@ -131,15 +148,6 @@ void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::s
   }
 #endif
 
-  int64_t rows_per_unit = 1;
-  double work_per_unit = static_cast<double>(n) * cols;
-#if defined(KVC_MATMUL_AVX512)
-  if (n >= (quantized ? kGemmMinTokensQuant : kGemmMinTokensFloat) && (!quantized || kVnni)) {
-    rows_fn = Avx512PackedGemm;
-    rows_per_unit = kGemmPanelRows;
-    work_per_unit *= kGemmPanelRows;
-  }
-#endif
   // The products' units are numbered one after another, so a thread's share may span two
   // matrices and one dispatch (and one barrier) serves them all.
   std::array<Product, kMaxSharedProducts> products;

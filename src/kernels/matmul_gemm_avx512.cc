@@ -113,9 +113,10 @@ inline void Touch(const uint8_t* p, size_t bytes) {
   asm volatile("" : : "v"(acc));
 }
 
-// PackQ for Q8_0_R16 / Q4_0_R16 rows: dword j of block b sits at the same offset from every
-// row's quants, so one gather across the 16 rows of a group yields a packed vector directly (two
-// for Q4_0: low and high nibbles). [b0, b1) covers whole groups of 16 blocks.
+// PackQ for Q8_0_R16 / Q4_0_R16 rows: an R16 row keeps dword j of its 16 blocks of a group in
+// one vector, so vector j of the 16 rows of a row group, transposed, gives the packed vectors of
+// the 16 blocks directly (two for Q4_0: low and high nibbles). A gather per packed vector
+// instead took twice as long (BM_MatMul/Q8_0_R16). [b0, b1) covers whole groups of 16 blocks.
 void PackQR16(const MatView& w, int64_t r0, int valid, int64_t b0, int64_t b1, uint8_t* out) {
   const bool q4 = w.type == DType::kQ4_0_R16;
   const int64_t q = q4 ? kQuantBytes<BlockQ4_0> : kQuantBytes<BlockQ8_0>;
@@ -141,21 +142,27 @@ void PackQR16(const MatView& w, int64_t r0, int valid, int64_t b0, int64_t b1, u
     }
     const __mmask16 m = RowMask(rows);
     const uint8_t* base = w.row(r0 + g * kGroupRows);
-    alignas(64) int32_t quant_at[16];  // each row's quants, from base
-    for (int i = 0; i < 16; ++i) {
-      quant_at[i] = static_cast<int32_t>(i * rb + (i < rows ? R16Lead(base + i * rb, nb) : 0));
+    const uint8_t* row[kGroupRows];  // each row's quants
+    for (int i = 0; i < rows; ++i) {
+      const uint8_t* r = w.row(r0 + g * kGroupRows + i);
+      row[i] = r + R16Lead(r, nb);
     }
-    const __m512i offsets = _mm512_load_si512(quant_at);
-    for (int64_t b = b0; b < b1; ++b) {
-      uint8_t* dst = dst_g + (b - b0) * kQBlockBytes;
-      for (int j = 0; j < q / 4; ++j) {  // missing rows gather zeros
-        const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, offsets,
-                                                      base + R16QuantOffset(b, 4 * j, q), 1);
-        if (q4) {  // elements [4 j, 4 j + 4) and [16 + 4 j, 20 + 4 j), nibbles w + 8
-          _mm512_store_si512(dst + 64 * j, _mm512_and_si512(v, low));
-          _mm512_store_si512(dst + 64 * (j + 4), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
-        } else {
-          _mm512_store_si512(dst + 64 * j, _mm512_maskz_xor_epi32(m, v, bias));
+    for (int64_t gb = b0; gb < b1; gb += kR16Blocks) {
+      for (int j = 0; j < q / 4; ++j) {
+        // Vector j of 16 rows (lane = block), transposed: lane = row, one vector per block.
+        __m512i v[16];
+        for (int i = 0; i < 16; ++i) {
+          v[i] = i < rows ? _mm512_loadu_si512(row[i] + R16QuantOffset(gb, 4 * j, q)) : _mm512_setzero_si512();
+        }
+        Transpose16(v);
+        for (int l = 0; l < 16; ++l) {
+          uint8_t* dst = dst_g + (gb + l - b0) * kQBlockBytes;
+          if (q4) {  // elements [4 j, 4 j + 4) and [16 + 4 j, 20 + 4 j), nibbles w + 8
+            _mm512_store_si512(dst + 64 * j, _mm512_and_si512(v[l], low));
+            _mm512_store_si512(dst + 64 * (j + 4), _mm512_and_si512(_mm512_srli_epi16(v[l], 4), low));
+          } else {  // missing rows stay 0 (scale 0 too)
+            _mm512_store_si512(dst + 64 * j, _mm512_maskz_xor_epi32(m, v[l], bias));
+          }
         }
       }
     }
