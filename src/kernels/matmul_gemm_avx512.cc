@@ -142,17 +142,17 @@ void PackQR16(const MatView& w, int64_t r0, int valid, int64_t b0, int64_t b1, u
     }
     const __mmask16 m = RowMask(rows);
     const uint8_t* base = w.row(r0 + g * kGroupRows);
-    const uint8_t* row[kGroupRows];  // each row's quants
+    const uint8_t* quants[kGroupRows];  // each row's
     for (int i = 0; i < rows; ++i) {
-      const uint8_t* r = w.row(r0 + g * kGroupRows + i);
-      row[i] = r + R16Lead(r, nb);
+      const uint8_t* r = base + i * rb;
+      quants[i] = r + R16Lead(r, nb);
     }
     for (int64_t gb = b0; gb < b1; gb += kR16Blocks) {
       for (int j = 0; j < q / 4; ++j) {
         // Vector j of 16 rows (lane = block), transposed: lane = row, one vector per block.
         __m512i v[16];
         for (int i = 0; i < 16; ++i) {
-          v[i] = i < rows ? _mm512_loadu_si512(row[i] + R16QuantOffset(gb, 4 * j, q)) : _mm512_setzero_si512();
+          v[i] = i < rows ? _mm512_loadu_si512(quants[i] + R16QuantOffset(gb, 4 * j, q)) : _mm512_setzero_si512();
         }
         Transpose16(v);
         for (int l = 0; l < 16; ++l) {
