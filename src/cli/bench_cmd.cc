@@ -183,7 +183,11 @@ int Run(BenchArgs a) {
         std::printf("| tg%d @ %d | (beyond gpt2's %d learned positions) | | | |\n", a.tg, d, c.context_length);
         continue;
       }
-      rows.push_back({configs[ci], ci, d, {}, {}});
+      DepthRow row;
+      row.kv = configs[ci];
+      row.config = ci;
+      row.depth = d;
+      rows.push_back(std::move(row));
     }
   }
   // Round-robin: each round runs every configuration once (round 0 is the warm-up), so a slow
