@@ -23,7 +23,7 @@ constexpr int32_t kMinSlotsPerSplit = 256;  // below this a split costs more tha
 // leaves whole heads of its range for the others (ThreadPool::ParallelFor). The ranges' softmax
 // states are merged by their running maxima. Slots in the f32 residual ring of quantized sides
 // (13x the bytes of a q4 slot) are split across the ranges apart from the stored ones: a range
-// that held the whole ring ran 10-15% longer than the others (q4, depth 4096, 2 threads).
+// that held the whole ring made the step 7-29% longer (q4, depth 4096, 2 threads).
 void AttendSplit(const AttentionShape& s, const float* q, int32_t pos, const KVView& kv, float* out,
                  ThreadPool* pool) {
   const int32_t hd = s.head_dim, heads = s.n_heads, kv_heads = s.n_kv_heads;
