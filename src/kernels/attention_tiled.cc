@@ -171,6 +171,27 @@ void GatherRows(const KVView& kv, const KVSideView& side, int32_t head, int32_t 
   }
 }
 
+namespace {
+
+// The residual ring of quantized sides holds f32 rows: as a view of f32 rows, the float row
+// kernel takes them, every row read once for the whole GQA group instead of once per query head
+// (15-30% faster over a range of ring slots, resident or from DRAM: BM_DecodeAttention
+// residual:1000). False when the kernel does not (no ring, or a build or head size without it).
+bool RingRowView(const KVView& kv, KVView* out) {
+  if (kv.k.ring == nullptr || kv.v.ring == nullptr) return false;
+  *out = kv;
+  for (KVSideView* side : {&out->k, &out->v}) {
+    side->type = KVType::kF32;
+    side->group = kv.head_dim;
+    side->kivi = false;
+    side->tiling = KVTiling::kRows;
+    side->row_bytes = static_cast<size_t>(kv.head_dim) * sizeof(float);
+  }
+  return FloatKeysSupported(*out);
+}
+
+}  // namespace
+
 bool TiledSupported(const KVView& kv) {
   if (!SupportedHeadDim(kv.head_dim)) return false;
   for (const KVSideView* s : {&kv.k, &kv.v}) {
@@ -192,33 +213,20 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
   const bool float_keys = !int8_keys && FloatKeysSupported(kv);
   const bool row_kernel = int8_keys || float_keys;
   const bool tiles = TilesSupported(kv);
+  const int32_t stored_end = std::min({t1, kv.k.n_stored, kv.v.n_stored});
   thread_local std::vector<Int8Query> rounded;
   // Only stored slots take the rounded query (a range of ring slots alone skips the rounding).
-  if ((int8_keys || tiles) && t0 < std::min({t1, kv.k.n_stored, kv.v.n_stored})) {
+  if ((int8_keys || tiles) && t0 < stored_end) {
     rounded.resize(static_cast<size_t>(h1 - h0) * group);
     RoundQueries(kv, q, (h1 - h0) * group, scale, rounded.data());
   }
   // Tiled sides: their stored slots go to the tiled kernel, the residual rings below.
-  if (tiles) {
-    const int32_t stored_end = std::min({t1, kv.k.n_stored, kv.v.n_stored});
-    if (t0 < stored_end) {
-      AttendTileSlots(s, rounded.data(), h0, h1, t0, stored_end, kv, m, l, acc);
-      t0 = stored_end;
-    }
+  if (tiles && t0 < stored_end) {
+    AttendTileSlots(s, rounded.data(), h0, h1, t0, stored_end, kv, m, l, acc);
+    t0 = stored_end;
   }
-
-  // The residual ring of quantized sides holds f32 rows: the float row kernel takes them, every
-  // row read once for the whole GQA group instead of once per query head (15-30% faster over a
-  // range of ring slots, resident or from DRAM: BM_DecodeAttention residual:1000).
-  KVView ring_view = kv;
-  for (KVSideView* side : {&ring_view.k, &ring_view.v}) {
-    side->type = KVType::kF32;
-    side->group = hd;
-    side->kivi = false;
-    side->tiling = KVTiling::kRows;
-    side->row_bytes = static_cast<size_t>(hd) * sizeof(float);
-  }
-  const bool ring_kernel = kv.k.ring != nullptr && kv.v.ring != nullptr && FloatKeysSupported(ring_view);
+  KVView ring_view;
+  const bool ring_kernel = stored_end < t1 && RingRowView(kv, &ring_view);
 
   alignas(64) float p[kMaxTile];
   alignas(64) float k_scratch[kTileFloats], v_scratch[kTileFloats];
