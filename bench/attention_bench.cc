@@ -71,6 +71,15 @@ void Args(benchmark::internal::Benchmark* b) {
   // rows cost several q4 slots each, and each thread's range takes its share of them.
   b->Args({4096, static_cast<int64_t>(KVType::kQ4), static_cast<int64_t>(KVLayout::kPaged), 1, 2, 128});
   b->Args({16384, static_cast<int64_t>(KVType::kQ4), static_cast<int64_t>(KVLayout::kPaged), 16, 2, 128});
+  // Shallow context on 2 threads, 16 layers (10-18 MB, which the last-level cache may partly
+  // hold): q4 without and with the ring, whose 128 slots hold about as many bytes as the other 897,
+  // and q8.
+  for (int64_t ring : {0, 128}) {
+    b->Args({1024, static_cast<int64_t>(KVType::kQ4), static_cast<int64_t>(KVLayout::kPaged), 16, 2,
+             ring});
+  }
+  b->Args(
+      {1024, static_cast<int64_t>(KVType::kQ8), static_cast<int64_t>(KVLayout::kPaged), 16, 2, 0});
   // The ring's own kernel: 1000 of 1025 slots in the ring, 16 layers (64 MB) from DRAM.
   b->Args({1024, static_cast<int64_t>(KVType::kQ4), static_cast<int64_t>(KVLayout::kPaged), 16, 1, 1000});
   // Long context as in the bench of record: every layer at depth 16384, on 1 and 2 threads.
