@@ -97,12 +97,16 @@ void BM_MatVec(benchmark::State& state, DType type, int64_t rows, int64_t cols, 
   state.counters["threads"] = Pool().size();
 }
 
-void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t n) {
-  const Weights w = MakeWeights(type, rows, cols, 0);
+// cold: the weights come from DRAM on every call, as in a prefill (the model's weights are far
+// larger than the caches); else from the last-level cache where they fit.
+void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t n,
+               bool cold) {
+  const Weights w = MakeWeights(type, rows, cols, cold ? kColdBytes : 0);
   const std::vector<float> x = RandomVector(cols * n, 2);
   std::vector<float> y(rows * n);
+  int i = 0;
   for (auto _ : state) {
-    MatMul(w.View(0), x.data(), n, y.data(), &Pool());
+    MatMul(w.View(i++), x.data(), n, y.data(), &Pool());
     benchmark::DoNotOptimize(y.data());
   }
   state.counters["FLOP/s"] = benchmark::Counter(2.0 * rows * cols * n,
@@ -301,7 +305,16 @@ const int kRegistered = [] {
                           std::array<int64_t, 2>{2048, 8192}}) {
       const std::string name = "BM_MatMul/" + std::string(DTypeName(t)) + "/" +
                                std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/n512";
-      benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, t, s[0], s[1], 512)
+      benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, t, s[0], s[1], 512, false)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  }
+  for (DType t : {DType::kQ8_0, DType::kQ8_0_R16, DType::kQ4_0_R16}) {
+    for (const auto& s : {std::array<int64_t, 2>{2048, 2048}, std::array<int64_t, 2>{2048, 8192}}) {
+      const std::string name = "BM_MatMul/" + std::string(DTypeName(t)) + "/" +
+                               std::to_string(s[0]) + "x" + std::to_string(s[1]) + "/n512/cold";
+      benchmark::RegisterBenchmark(name.c_str(), BM_MatMul, t, s[0], s[1], 512, true)
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
     }
