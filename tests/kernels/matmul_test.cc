@@ -248,6 +248,10 @@ TEST_P(MatMulTest, PrefillSized) {
   CheckProduct({GetParam(), 100, 1024, 64, 2}, 11);
   if (HasFatalFailure()) return;
   CheckProduct({GetParam(), 35, 96, 37, 3}, 12);
+  if (HasFatalFailure()) return;
+  // Rows longer than the GEMM's K chunk (4096 columns): two whole chunks and a partial one, and
+  // a partial second panel.
+  CheckProduct({GetParam(), 40, 8704, 13, 2}, 13);
 }
 
 TEST_P(MatMulTest, MatchesMatVecPerToken) {
