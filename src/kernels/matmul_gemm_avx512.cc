@@ -115,23 +115,37 @@ inline void Touch(const uint8_t* p, size_t bytes) {
   asm volatile("" : : "v"(acc));
 }
 
+// Quant bytes per block of an R16 layout.
+inline int64_t R16QuantBytes(DType type) {
+  return type == DType::kQ4_0_R16 ? kQuantBytes<BlockQ4_0> : kQuantBytes<BlockQ8_0>;
+}
+
+// Calls fn(p, bytes) for the byte ranges of `row` that packing its blocks [b0, b1) reads: the
+// blocks of plain rows; the quants and each group's 16 scales of R16 rows.
+template <typename Fn>
+void ForChunkBytes(const MatView& w, const uint8_t* row, int64_t b0, int64_t b1, Fn&& fn) {
+  if (!IsR16(w.type)) {
+    const int64_t bb = static_cast<int64_t>(TraitsOf(w.type).block_bytes);
+    fn(row + b0 * bb, (b1 - b0) * bb);
+    return;
+  }
+  const int64_t q = R16QuantBytes(w.type), nb = w.cols / kQK, lead = R16Lead(row, nb);
+  fn(row + lead + R16QuantOffset(b0, 0, q), (b1 - b0) * q);
+  for (int64_t g = b0 / kR16Blocks; g < b1 / kR16Blocks; ++g) {
+    fn(row + R16ScaleOffset(lead, nb, g, q), int64_t{32});
+  }
+}
+
 // PackQ for Q8_0_R16 / Q4_0_R16 rows: an R16 row keeps dword j of its 16 blocks of a group in
 // one vector, so vector j of the 16 rows of a row group, transposed, gives the packed vectors of
 // the 16 blocks directly (two for Q4_0: low and high nibbles). A gather per packed vector
 // instead took twice as long (BM_MatMul/Q8_0_R16). [b0, b1) covers whole groups of 16 blocks.
 void PackQR16(const MatView& w, int64_t r0, int valid, int64_t b0, int64_t b1, uint8_t* out) {
   const bool q4 = w.type == DType::kQ4_0_R16;
-  const int64_t q = q4 ? kQuantBytes<BlockQ4_0> : kQuantBytes<BlockQ8_0>;
+  const int64_t q = R16QuantBytes(w.type);
   const int64_t nb = w.cols / kQK;
   const int64_t rb = static_cast<int64_t>(w.row_bytes());
-  for (int i = 0; i < valid; ++i) {
-    const uint8_t* row = w.row(r0 + i);
-    const int64_t lead = R16Lead(row, nb);
-    Touch(row + lead + R16QuantOffset(b0, 0, q), (b1 - b0) * q);
-    for (int64_t g = b0 / kR16Blocks; g < b1 / kR16Blocks; ++g) {
-      Touch(row + R16ScaleOffset(lead, nb, g, q), 32);
-    }
-  }
+  for (int i = 0; i < valid; ++i) ForChunkBytes(w, w.row(r0 + i), b0, b1, Touch);
   const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80)), low = _mm512_set1_epi8(0x0F);
   for (int g = 0; g < kPanelGroups; ++g) {
     const int rows = std::min(kGroupRows, valid - g * kGroupRows);
@@ -187,8 +201,7 @@ void PackQR16(const MatView& w, int64_t r0, int valid, int64_t b0, int64_t b1, u
 
 // Packs blocks [b0, b1) of the panel's rows; rows past `valid` are zero (scale 0).
 void PackQ(const MatView& w, int64_t r0, int valid, int64_t b0, int64_t b1, uint8_t* out) {
-  const size_t bb = TraitsOf(w.type).block_bytes;
-  for (int i = 0; i < valid; ++i) Touch(w.row(r0 + i) + b0 * bb, (b1 - b0) * bb);
+  for (int i = 0; i < valid; ++i) ForChunkBytes(w, w.row(r0 + i), b0, b1, Touch);
   for (int g = 0; g < kPanelGroups; ++g) {
     const int rows = std::min(kGroupRows, valid - g * kGroupRows);
     const uint8_t* row[kGroupRows];
@@ -271,28 +284,13 @@ void TileQ(const MatMulArgs& a, const TileIo& io, const uint8_t* packed, int64_t
 // share with the weights in cache.
 void PrefetchChunkRows(const MatView& w, int64_t r0, int rows, int64_t b0, int64_t b1, int64_t i,
                        int64_t n) {
-  const int64_t nb = w.cols / kQK;
   for (int64_t r = i * rows / n; r < (i + 1) * rows / n; ++r) {
-    const uint8_t* row = w.row(r0 + r);
-    int64_t begin, end;  // byte offsets in the row
-    if (IsR16(w.type)) {
-      const int64_t q =
-          w.type == DType::kQ4_0_R16 ? kQuantBytes<BlockQ4_0> : kQuantBytes<BlockQ8_0>;
-      const int64_t lead = R16Lead(row, nb);
-      begin = lead + R16QuantOffset(b0, 0, q);
-      end = begin + (b1 - b0) * q;
-      for (int64_t g = b0 / kR16Blocks; g < b1 / kR16Blocks; ++g) {
-        _mm_prefetch(reinterpret_cast<const char*>(row + R16ScaleOffset(lead, nb, g, q)),
-                     _MM_HINT_T1);
+    ForChunkBytes(w, w.row(r0 + r), b0, b1, [](const uint8_t* p, int64_t bytes) {
+      const auto first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63};
+      for (uintptr_t a = first; a < reinterpret_cast<uintptr_t>(p + bytes); a += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(a), _MM_HINT_T1);
       }
-    } else {
-      const int64_t bb = static_cast<int64_t>(TraitsOf(w.type).block_bytes);
-      begin = b0 * bb;
-      end = b1 * bb;
-    }
-    for (int64_t o = begin & ~int64_t{63}; o < end; o += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(row + o), _MM_HINT_T1);
-    }
+    });
   }
 }
 
