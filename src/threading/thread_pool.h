@@ -26,8 +26,9 @@ class ThreadPool {
 
   // Runs fn(begin, end, thread_index) over [0, n), every index exactly once, and returns when
   // all are done. Each participating thread owns a contiguous share and runs it front to back in
-  // chunks; a thread that finishes early takes chunks from the back of a share still in work, so
-  // a thread slowed by its core (a noisy neighbour, a smaller core) does not hold up the loop.
+  // chunks that halve (long first ones, short last ones); a thread that finishes early takes
+  // chunks from the back of a share still in work, so a thread slowed by its core (a noisy
+  // neighbour, a smaller core) does not hold up the loop.
   // fn may thus run several times per thread, always on contiguous ranges. Each thread's share
   // is at least `grain` items, so small loops run on fewer threads (or inline) instead of paying
   // for a dispatch that costs more than the work. Not reentrant: do not call from inside fn.

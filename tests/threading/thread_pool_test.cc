@@ -61,9 +61,9 @@ TEST(ThreadPool, ParallelForCoversEveryIndexOnce) {
       std::vector<int> hits;
       const std::vector<Chunk> chunks = RunLoop(&pool, n, 1, &hits);
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i], 1) << threads << " threads, n " << n;
-      // Contiguous, non-empty chunks on valid threads. Per share: at most 8 claims by its owner
-      // (kChunksPerShare), and at most floor(log2(share)) + 1 by others, since each of those
-      // takes at least half of what is left.
+      // Contiguous, non-empty chunks on valid threads. Per share: its owner takes half of what is
+      // left, down to 1/64 of the share, so at most log2(64) + 2 = 8 claims, and the others at
+      // most floor(log2(share)) + 1, since each of those takes at least half of what is left.
       for (const Chunk& c : chunks) {
         EXPECT_LT(c.begin, c.end);
         EXPECT_GE(c.thread, 0);
@@ -73,6 +73,15 @@ TEST(ThreadPool, ParallelForCoversEveryIndexOnce) {
       int64_t log2 = 0;
       while ((int64_t{2} << log2) <= share) ++log2;
       EXPECT_LE(static_cast<int64_t>(chunks.size()), std::min<int64_t>(n, threads) * (8 + log2 + 1));
+      // Whoever claims from a share first, its owner or a thief, takes at least half of it: the
+      // long first chunks that keep the matvec kernels' streams long.
+      if (n == 0) continue;
+      int64_t b0, e0, longest = 0;
+      SplitRange(n, static_cast<int>(std::min<int64_t>(n, threads)), 0, &b0, &e0);
+      for (const Chunk& c : chunks) {
+        if (c.end <= e0) longest = std::max(longest, c.end - c.begin);
+      }
+      EXPECT_GE(longest, (e0 + 1) / 2) << threads << " threads, n " << n;
     }
   }
 }
