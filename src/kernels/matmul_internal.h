@@ -2,6 +2,7 @@
 // and the per-ISA kernel entry points that matmul.cc dispatches to.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -96,6 +97,9 @@ struct MatMulArgs {
   int64_t xr16_stride = 0;
   int64_t n = 0;
   float* y = nullptr;
+  // The streaming kernels' row streams are the near-equal parts of rows [lane_begin, lane_end),
+  // which holds every range they are given (lane_end <= lane_begin: the range itself).
+  int64_t lane_begin = 0, lane_end = 0;
 };
 
 using RowsFn = void (*)(const MatMulArgs& a, int64_t r0, int64_t r1);
@@ -105,29 +109,46 @@ using RowsFn = void (*)(const MatMulArgs& a, int64_t r0, int64_t r1);
 // start at -offset * sum(x) to take it out again.
 inline int32_t UnsignedWeightOffset(DType t) { return PlainLayout(t) == DType::kQ4_0 ? 8 : 128; }
 
-// Streaming row order for [r0, r1): rows are taken from the S equal parts of the range in
-// lockstep, so every thread reads S interleaved sequential streams; rows left over go as pairs,
-// then one. Two streams measured faster from DRAM than one, and than four or more, for rows of
-// up to 4096 weights; for rows of 8192 (the down projection) four were faster than two for some
-// kernels (ForRowStreamsByWidth, docs/BENCHMARKS.md). Tokens loop inside, so for small n each
-// row comes from DRAM once, then from L1. dot.operator()<R>(rows, t, y) computes R rows for
-// token t into y[0..R).
+// Streaming row order for [r0, r1): the S near-equal parts ("lanes") of [a.lane_begin,
+// a.lane_end) are read in lockstep, so every thread reads S interleaved sequential streams. Unit
+// k of the lane range is row k / S of lane k % S (past S rows per lane, the longer lanes' last
+// rows), and [r0, r1) is a range of units: a thread's successive claims on its share (whose part
+// of the matrix is the lane range) continue its streams where the last claim stopped, instead
+// of starting S new ones. Rows a claim leaves incomplete at either end go one by one. Two
+// streams measured faster from DRAM than one, and than four or more, for rows of up to 4096
+// weights; for rows of 8192 (the down projection) four were faster than two for some kernels
+// (ForRowStreamsByWidth, docs/BENCHMARKS.md). Tokens loop inside, so for small n each row comes
+// from DRAM once, then from L1. dot.operator()<R>(rows, t, y) computes R rows for token t into
+// y[0..R).
 template <int S, typename Dot>
 void ForRowStreams(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
-  const int64_t part = (r1 - r0) / S;
-  for (int64_t i = 0; i < part; ++i) {
-    const uint8_t* rows[S];
-    for (int s = 0; s < S; ++s) rows[s] = a.w.row(r0 + s * part + i);
+  const bool lanes = a.lane_end > a.lane_begin;
+  const int64_t lb = lanes ? a.lane_begin : r0, le = lanes ? a.lane_end : r1;
+  const int64_t per_lane = (le - lb) / S, longer = (le - lb) % S, whole = S * per_lane;
+  auto row_of = [&](int64_t k) {
+    const int64_t s = k < whole ? k % S : k - whole, i = k < whole ? k / S : per_lane;
+    return lb + s * per_lane + std::min(s, longer) + i;
+  };
+  auto run = [&]<int R>(const int64_t* r) {
+    const uint8_t* rows[R];
+    for (int s = 0; s < R; ++s) rows[s] = a.w.row(r[s]);
     for (int64_t t = 0; t < a.n; ++t) {
-      float* y[S];
-      for (int s = 0; s < S; ++s) y[s] = a.y + t * a.w.rows + r0 + s * part + i;
-      dot.template operator()<S>(rows, t, y);
+      float* y[R];
+      for (int s = 0; s < R; ++s) y[s] = a.y + t * a.w.rows + r[s];
+      dot.template operator()<R>(rows, t, y);
     }
-  }
-  if constexpr (S > 2) {
-    ForRowStreams<2>(a, r0 + S * part, r1, dot);
-  } else if (S * part < r1 - r0) {
-    ForRowStreams<1>(a, r0 + S * part, r1, dot);
+  };
+  const int64_t k1 = r1 - lb, full_end = std::min(k1, whole);
+  for (int64_t k = r0 - lb; k < k1;) {
+    int64_t r[S];
+    if (k % S == 0 && k + S <= full_end) {
+      for (int s = 0; s < S; ++s) r[s] = row_of(k + s);
+      run.template operator()<S>(r);
+      k += S;
+    } else {
+      r[0] = row_of(k++);
+      run.template operator()<1>(r);
+    }
   }
 }
 

@@ -111,8 +111,7 @@ void ThreadPool::RunOnAll(const std::function<void(int)>& fn) {
 void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
                              int64_t grain) {
   if (n <= 0) return;
-  const int64_t by_grain = grain > 1 ? (n + grain - 1) / grain : n;
-  const int parts = static_cast<int>(by_grain < n_threads_ ? by_grain : n_threads_);
+  const int parts = Parts(n, grain);
   if (parts == 1) {
     fn(0, n, 0);
     return;

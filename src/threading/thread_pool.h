@@ -35,6 +35,13 @@ class ThreadPool {
   void ParallelFor(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
                    int64_t grain = 1);
 
+  // How many shares ParallelFor(n, fn, grain) cuts [0, n) into; share i is SplitRange(n, parts,
+  // i). Fewer than size() when the grain allows fewer.
+  int Parts(int64_t n, int64_t grain = 1) const {
+    const int64_t by_grain = grain > 1 ? (n + grain - 1) / grain : n;
+    return static_cast<int>(by_grain < n_threads_ ? by_grain : n_threads_);
+  }
+
   // Items per thread so that each gets at least `min_work` units when one item costs
   // `work_per_item` (for ParallelFor's grain).
   static int64_t GrainFor(double work_per_item, double min_work = kMinWorkPerThread) {

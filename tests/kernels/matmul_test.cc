@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -219,6 +220,18 @@ TEST_P(MatVecTest, OddColumnsForFloatTypes) {
 
 TEST_P(MatVecTest, LargeShape) { CheckProduct({GetParam(), 300, 2048, 1, 2}, 7); }
 
+// Shares of several claims each, whose streams continue from claim to claim (ForRowStreams), with
+// lanes of unequal length; one and three tokens.
+TEST_P(MatVecTest, ManyRowsOnSeveralThreads) {
+  uint32_t seed = 40;
+  for (int threads : {2, 3}) {
+    for (int64_t n : {1, 3}) {
+      CheckProduct({GetParam(), 1001, 1024, n, threads}, seed++);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 // Rows of 8192 weights stream four at a time on some kernels: row counts that leave a quad, a
 // pair and a single row over, one and two threads, one and three tokens.
 TEST_P(MatVecTest, WideRows) {
@@ -293,12 +306,11 @@ TEST_P(MatMulTest, MatchesMatVecPerToken) {
 
 // Products sharing an input in one parallel loop give each matrix's own MatMul bit for bit: a
 // row's arithmetic does not depend on which thread or chunk computes it, whether a thread's
-// share spans two matrices or not.
-TEST_P(MatMulTest, SharedInputMatchesOneProductEach) {
-  const DType type = GetParam();
+// share spans two matrices or not, or where its streams start (the larger set runs on several
+// threads, with shares that end inside a matrix and streams of unequal length).
+void CheckSharedInput(DType type, const std::array<int64_t, 3>& rows) {
   std::mt19937 rng(21);
   const int64_t cols = 1024;
-  const int64_t rows[3] = {70, 33, 5};
   std::vector<Bytes> wb;
   MatView ws[3];
   for (int i = 0; i < 3; ++i) {
@@ -323,6 +335,13 @@ TEST_P(MatMulTest, SharedInputMatchesOneProductEach) {
             << "matrix " << i << ", n " << n << ", threads " << threads;
       }
     }
+  }
+}
+
+TEST_P(MatMulTest, SharedInputMatchesOneProductEach) {
+  for (const auto& rows : {std::array<int64_t, 3>{70, 33, 5}, std::array<int64_t, 3>{701, 333, 51}}) {
+    CheckSharedInput(GetParam(), rows);
+    if (HasFailure()) return;
   }
 }
 
