@@ -18,10 +18,9 @@ inline void CpuRelax() {
 constexpr int kSpinIterations = 1 << 12;
 
 // An owner claims half of what is left of its share, down to 1/kMinChunksPerShare of it (and at
-// least the grain): long first chunks keep the matvec kernels' row streams long, and small last
-// ones leave little for the slower thread to finish alone. Per decode token (Q8_0 llama-3.2-1b,
-// 2 threads) this measured 3-4% faster than 8 equal chunks, which either left a late thread a
-// whole eighth to finish or, with 16 to 32 of them, restarted the streams more often.
+// least the grain): a handful of claims, the last ones short, so a thread slowed by its core
+// leaves the other little to finish alone. Per decode token (Q8_0 llama-3.2-1b, 2 threads) this
+// measured 3-4% faster than 8 equal chunks (docs/BENCHMARKS.md).
 constexpr int64_t kMinChunksPerShare = 64;
 
 inline uint64_t Pack(int64_t begin, int64_t end) {

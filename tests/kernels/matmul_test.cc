@@ -232,8 +232,8 @@ TEST_P(MatVecTest, ManyRowsOnSeveralThreads) {
   }
 }
 
-// Rows of 8192 weights stream four at a time on some kernels: row counts that leave a quad, a
-// pair and a single row over, one and two threads, one and three tokens.
+// Rows of 8192 weights stream four at a time on some kernels: row counts that leave one to three
+// rows over, one and two threads, one and three tokens.
 TEST_P(MatVecTest, WideRows) {
   uint32_t seed = 70;
   for (int64_t rows : {1, 2, 3, 5, 7, 38}) {
