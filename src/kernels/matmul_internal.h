@@ -97,8 +97,8 @@ struct MatMulArgs {
   int64_t xr16_stride = 0;
   int64_t n = 0;
   float* y = nullptr;
-  // The streaming kernels' row streams are the near-equal parts of rows [lane_begin, lane_end),
-  // which holds every range they are given (lane_end <= lane_begin: the range itself).
+  // The streaming kernels' row streams are the near-equal parts of rows [lane_begin, lane_end):
+  // the share of the parallel loop that the given range of rows belongs to (MatMulShared).
   int64_t lane_begin = 0, lane_end = 0;
 };
 
@@ -122,8 +122,7 @@ inline int32_t UnsignedWeightOffset(DType t) { return PlainLayout(t) == DType::k
 // y[0..R).
 template <int S, typename Dot>
 void ForRowStreams(const MatMulArgs& a, int64_t r0, int64_t r1, Dot&& dot) {
-  const bool lanes = a.lane_end > a.lane_begin;
-  const int64_t lb = lanes ? a.lane_begin : r0, le = lanes ? a.lane_end : r1;
+  const int64_t lb = a.lane_begin, le = a.lane_end;
   const int64_t per_lane = (le - lb) / S, longer = (le - lb) % S, whole = S * per_lane;
   auto row_of = [&](int64_t k) {
     const int64_t s = k < whole ? k % S : k - whole, i = k < whole ? k / S : per_lane;
