@@ -5,7 +5,7 @@
 //     one load gives two registers, low and high nibbles), so one vpdpbusd per register scores 16
 //     keys for a query head rounded to int8 (RoundQueries), with no transposes; per segment,
 //     score += S_k s_q (dot - Z_k sum(q codes)) with Z_k = 128 for q8, the key's zero point for q4;
-//   * online softmax fused with the value weights (ExpRows, WeighHead); slots of the tiles
+//   * online softmax fused with the value weights (ExpRow, WeighHead); slots of the tiles
 //     outside the query's range get -inf;
 //   * values: the weight of slot t in value group g, e[t] |S[t][g]| with e = e^(score - the
 //     step's top score), is rounded to u8 against the step's largest (u = round(255 e |S| /
@@ -312,57 +312,51 @@ inline void UpdateMaxima(int32_t live, __m512 top, float* m, float* corr, float*
   _mm512_mask_storeu_ps(m, lanes, new_m);
 }
 
-// p[j][t] = e^(p[j][t] - top[j]) for H heads' rows of 64 scores, stored one after another, as
-// 2^y with y = (p - top) log2(e) from one multiply-add (ulps of the score's size; the weights
-// are rounded to 8 bits) and 2^(y - round(y)) a degree-5 fit (relative error 2e-7): 10
-// operations per vector against ExpNonPositive512's 13. The rows' 4 H vectors go in lockstep,
-// so that the polynomial's chain of dependent multiply-adds is one chain of independent ones.
-template <int H>
-inline void ExpRows(float* p, const float* top) {
-  constexpr int N = H * kTiles;
+// e[v] = e^(p[16 v, 16 v + 16) - top) for one head's row of 64 scores, as 2^y with y = (p - top)
+// log2(e) from one multiply-add (ulps of the score's size; the weights are rounded to 8 bits) and
+// 2^(y - round(y)) a degree-4 fit (relative error 2.6e-6: 255 e moves by under 1e-3, so a
+// weight's rounding changes only near a tie). The 4 vectors go in lockstep, so that the
+// polynomial's chain of dependent multiply-adds is one chain of independent ones; the weights are
+// computed from them in registers (WeighHead).
+inline void ExpRow(const float* p, float top, __m512* e) {
   constexpr float kLog2e = 1.44269504088896341f;
-  __m512 y[N], n[N], x[N];
-#pragma GCC unroll 16
-  for (int i = 0; i < N; ++i) {
-    y[i] = _mm512_max_ps(_mm512_fmsub_ps(_mm512_load_ps(p + 16 * i), _mm512_set1_ps(kLog2e),
-                                         _mm512_set1_ps(top[i / kTiles] * kLog2e)),
-                         _mm512_set1_ps(-126.0f));  // -inf lanes too: 2^-126 stays normal
-    n[i] = _mm512_roundscale_ps(y[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    y[i] = _mm512_sub_ps(y[i], n[i]);  // in [-0.5, 0.5]
-  }
-#pragma GCC unroll 16
-  for (int i = 0; i < N; ++i)
-    x[i] = _mm512_fmadd_ps(_mm512_set1_ps(1.32669799e-3f), y[i], _mm512_set1_ps(9.67546925e-3f));
-#pragma GCC unroll 16
-  for (int i = 0; i < N; ++i) x[i] = _mm512_fmadd_ps(x[i], y[i], _mm512_set1_ps(5.55074252e-2f));
-#pragma GCC unroll 16
-  for (int i = 0; i < N; ++i) x[i] = _mm512_fmadd_ps(x[i], y[i], _mm512_set1_ps(0.240221217f));
-#pragma GCC unroll 16
-  for (int i = 0; i < N; ++i) x[i] = _mm512_fmadd_ps(x[i], y[i], _mm512_set1_ps(0.693146944f));
-#pragma GCC unroll 16
-  for (int i = 0; i < N; ++i) x[i] = _mm512_fmadd_ps(x[i], y[i], _mm512_set1_ps(1.00000012f));
-#pragma GCC unroll 16
-  for (int i = 0; i < N; ++i) _mm512_store_ps(p + 16 * i, _mm512_scalef_ps(x[i], n[i]));
-}
-
-// One query head's value weights for a step of 64 weights e = e^(score - top) (ExpRows; the
-// largest is 1; lanes outside the query's range hold 2^-126 and 0 in vnorm): per value group
-// u = round(e vnorm) with vnorm = 255 |S| / S_max. The head's state is kept in lanes so that no
-// step reduces across them: l_lanes (l, rescaled by corr, grows by P sum e, with P = p_max) and,
-// with zero points (q4 values, zb: a byte per slot), z_lanes[g] (the zero points' share of the
-// output, back[g] sum_t u[g][t] Z[g][t], rescaled as the output is; the sum is one vpdpbusd of
-// the packed weights). back[g] = P S_max[g] / 255 scales the step's integer sums back.
-template <bool kZeros>
-inline void WeighHead(const float* p, const float (*vnorm)[kMaxTile], const uint8_t (*zb)[kMaxTile],
-                      int32_t n_vgrp, const float* s_max, float corr, float p_max, __m512& l_lanes,
-                      __m512* z_lanes, float* back, uint8_t (*u)[kMaxTile]) {
-  const __m512 c = _mm512_set1_ps(corr);
-  __m512 sum = _mm512_setzero_ps(), e[kTiles];
+  // Relative-error minimax coefficients of 2^y on [-0.5, 0.5] (Remez), highest degree first.
+  constexpr float kC[] = {9.57010191e-3f, 5.59178603e-2f, 0.240247448f, 0.693121815f, 0.999999261f};
+  const __m512 top_log2 = _mm512_set1_ps(top * kLog2e);
+  __m512 y[kTiles], n[kTiles], x[kTiles];
 #pragma GCC unroll 4
   for (int v = 0; v < kTiles; ++v) {
-    e[v] = _mm512_load_ps(p + 16 * v);  // e^(score - top), ExpRows
-    sum = _mm512_add_ps(sum, e[v]);
+    y[v] =
+        _mm512_max_ps(_mm512_fmsub_ps(_mm512_load_ps(p + 16 * v), _mm512_set1_ps(kLog2e), top_log2),
+                      _mm512_set1_ps(-126.0f));  // -inf lanes too: 2^-126 stays normal
+    n[v] = _mm512_roundscale_ps(y[v], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    y[v] = _mm512_sub_ps(y[v], n[v]);  // in [-0.5, 0.5]
+    x[v] = _mm512_fmadd_ps(_mm512_set1_ps(kC[0]), y[v], _mm512_set1_ps(kC[1]));
   }
+#pragma GCC unroll 4
+  for (int k = 2; k < 5; ++k) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kTiles; ++v) x[v] = _mm512_fmadd_ps(x[v], y[v], _mm512_set1_ps(kC[k]));
+  }
+#pragma GCC unroll 4
+  for (int v = 0; v < kTiles; ++v) e[v] = _mm512_scalef_ps(x[v], n[v]);
+}
+
+// One query head's value weights for a step of 64 weights e = e^(score - top) (ExpRow; the
+// largest is 1 up to the fit; lanes outside the query's range hold 2^-126 and 0 in vnorm): per
+// value group u = round(e vnorm) with vnorm = 255 |S| / S_max (packed with unsigned saturation,
+// so u <= 255). The head's state is kept in lanes so that no step reduces across them: l_lanes
+// (l, rescaled by corr, grows by P sum e, with P = p_max) and, with zero points (q4 values, zb: a
+// byte per slot), z_lanes[g] (the zero points' share of the output, back[g] sum_t u[g][t]
+// Z[g][t], rescaled as the output is; the sum is one vpdpbusd of the packed weights).
+// back[g] = P S_max[g] / 255 scales the step's integer sums back.
+template <bool kZeros>
+inline void WeighHead(const __m512* e, const float (*vnorm)[kMaxTile],
+                      const uint8_t (*zb)[kMaxTile], int32_t n_vgrp, const float* s_max, float corr,
+                      float p_max, __m512& l_lanes, __m512* z_lanes, float* back,
+                      uint8_t (*u)[kMaxTile]) {
+  const __m512 c = _mm512_set1_ps(corr);
+  const __m512 sum = _mm512_add_ps(_mm512_add_ps(e[0], e[1]), _mm512_add_ps(e[2], e[3]));
   l_lanes = _mm512_fmadd_ps(l_lanes, c, _mm512_mul_ps(sum, _mm512_set1_ps(p_max)));
   // u8 weights of 64 slots packed in registers (vpmovusdb to memory is slow): packs interleave
   // 128-bit lanes, the permutation puts slot order back.
@@ -373,9 +367,9 @@ inline void WeighHead(const float* p, const float (*vnorm)[kMaxTile], const uint
     __m512i r[kTiles];
 #pragma GCC unroll 4
     for (int v = 0; v < kTiles; ++v) {
-      // Half to even; e = 1 at the maximum, so u <= 255.
       const __m512 x = _mm512_mul_ps(e[v], _mm512_load_ps(vnorm[grp] + 16 * v));
-      r[v] = _mm512_cvt_roundps_epi32(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      r[v] = _mm512_cvt_roundps_epi32(
+          x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);  // half to even
     }
     const __m512i lo = _mm512_packus_epi32(r[0], r[1]);
     const __m512i hi = _mm512_packus_epi32(r[2], r[3]);
@@ -480,8 +474,13 @@ inline void StepMaxima(const float (*p)[kMaxTile], int32_t heads, float* top, fl
 inline void TileAddresses(const KVView& kv, const KVSideView& s, int32_t h, int32_t c, int32_t n,
                           const uint8_t** out) {
   if (n == 0) return;
-  int32_t block = c / kv.block_size, in_block = c - block * kv.block_size;
   const uint8_t* head = s.base + static_cast<size_t>(h) * s.head_stride;
+  if (kv.block_size == kKVTileSlots) {  // a tile per block (the paged default): no division
+    const int32_t* table = kv.block_table + c / kKVTileSlots;
+    for (int32_t i = 0; i < n; ++i) out[i] = head + static_cast<size_t>(table[i]) * s.block_stride;
+    return;
+  }
+  int32_t block = c / kv.block_size, in_block = c - block * kv.block_size;
   const size_t tile_bytes = kKVTileSlots * s.row_bytes;
   for (int32_t i = 0; i < n; ++i) {
     out[i] = head + static_cast<size_t>(kv.block_table[block]) * s.block_stride +
@@ -571,13 +570,10 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
       float s_max[kMaxGroups];
       NormalizeScales(n_vgrp, vscale, s_max);
       StepMaxima(p, group, top, m + first, corr, p_max);
-      {
-        int32_t j = 0;
-        for (; j + 2 <= group; j += 2) ExpRows<2>(p[j], top + j);
-        if (j < group) ExpRows<1>(p[j], top + j);
-      }
       for (int32_t j = 0; j < group; ++j) {
-        WeighHead<kZeros>(p[j], vscale, vzero, n_vgrp, s_max, corr[j], p_max[j], l_lanes[j],
+        __m512 e[kTiles];
+        ExpRow(p[j], top[j], e);
+        WeighHead<kZeros>(e, vscale, vzero, n_vgrp, s_max, corr[j], p_max[j], l_lanes[j],
                           z_lanes[kZeros ? j : 0], back[j], u[j]);
       }
       sum_values(vt, ns, u, back, flip, mirror, corr, group, acc + static_cast<size_t>(first) * hd);
