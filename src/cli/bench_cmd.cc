@@ -341,6 +341,15 @@ int Run(BenchArgs a) {
   return 0;
 }
 
+// Counts of at least 1. CLI11's PositiveNumber rejects 0 as "not in range 0 to 1.8e308".
+const CLI::Validator kAtLeastOne = CLI::Validator(
+    [](std::string& v) {
+      int64_t n = 0;
+      return CLI::detail::lexical_cast(v, n) && n >= 1 ? std::string()
+                                                       : "must be a whole number >= 1, got " + v;
+    },
+    "INT>=1");
+
 RegisterCommand reg("bench", "Benchmark prefill, decode at KV depths, roofline, cached vs uncached",
                     [](CLI::App& sub) {
   auto a = std::make_shared<BenchArgs>();
@@ -348,14 +357,15 @@ RegisterCommand reg("bench", "Benchmark prefill, decode at KV depths, roofline, 
   sub.add_flag("--no-mmap", a->no_mmap, "Load the weights into (huge-page) memory instead of mapping the file");
   sub.add_option("--preset", a->preset, "Preset of the synthetic model used without -m");
   sub.add_option("-t,--threads", a->threads, "Threads (0: all cores)")->check(CLI::NonNegativeNumber);
-  sub.add_option("-r,--repeat", a->repeat, "Repetitions per measurement")->check(CLI::PositiveNumber);
-  sub.add_option("--pp", a->pp, "Prompt tokens for the prefill test")->check(CLI::PositiveNumber);
-  sub.add_option("--tg", a->tg, "New tokens for the decode tests")->check(CLI::PositiveNumber);
+  sub.add_option("-r,--repeat", a->repeat, "Repetitions per measurement")->check(kAtLeastOne);
+  sub.add_option("--pp", a->pp, "Prompt tokens for the prefill test")->check(kAtLeastOne);
+  sub.add_option("--tg", a->tg, "New tokens for the decode tests")->check(kAtLeastOne);
   sub.add_option("--depth", a->depths, "KV depths for the decode test, e.g. 0,1024,4096,16384");
   sub.add_option("--kv-types", a->kv_types, "KV types for the decode tests, e.g. f32,f16,q8,q4");
   sub.add_option("--kv-layouts", a->kv_layouts, "KV layouts for the decode tests, e.g. paged,contiguous");
   sub.add_option("--table", a->table, "New-token counts for the cached vs uncached table");
-  sub.add_option("--table-prompt", a->table_prompt, "Prompt tokens for the table")->check(CLI::PositiveNumber);
+  sub.add_option("--table-prompt", a->table_prompt, "Prompt tokens for the table")
+      ->check(kAtLeastOne);
   sub.add_flag("--no-table", a->skip_table, "Skip the cached vs uncached table");
   sub.add_option("--json", a->json, "Also write the results as JSON to this file ('-' for stdout)");
   sub.add_option("--bandwidth-gib", a->bandwidth_gib, "Buffer size of the bandwidth probe (GiB)")

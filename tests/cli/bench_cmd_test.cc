@@ -126,6 +126,9 @@ TEST(BenchCmd, BadArgumentsFailClearly) {
   r = RunKvcache("bench -m " + model + " --kv-types f16,q9");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("q9"), std::string::npos) << r.err;
+  r = RunKvcache("bench -m " + model + " --tg 0");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--tg: must be a whole number >= 1, got 0"), std::string::npos) << r.err;
 }
 
 }  // namespace
