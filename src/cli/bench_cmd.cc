@@ -2,6 +2,7 @@
 // depths for chosen cache configurations, the machine's streaming bandwidth measured in the same
 // run and the roofline it implies, and the source documents' with/without-cache table.
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -345,8 +346,9 @@ int Run(BenchArgs a) {
 const CLI::Validator kAtLeastOne = CLI::Validator(
     [](std::string& v) {
       int64_t n = 0;
-      return CLI::detail::lexical_cast(v, n) && n >= 1 ? std::string()
-                                                       : "must be a whole number >= 1, got " + v;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      const bool ok = ec == std::errc() && end == v.data() + v.size() && n >= 1;
+      return ok ? std::string() : "must be a whole number >= 1, got " + v;
     },
     "INT>=1");
 

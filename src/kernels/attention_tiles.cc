@@ -367,9 +367,9 @@ inline void WeighHead(const __m512* e, const float (*vnorm)[kMaxTile],
     __m512i r[kTiles];
 #pragma GCC unroll 4
     for (int v = 0; v < kTiles; ++v) {
+      // Half to even; the packs below saturate, so u <= 255.
       const __m512 x = _mm512_mul_ps(e[v], _mm512_load_ps(vnorm[grp] + 16 * v));
-      r[v] = _mm512_cvt_roundps_epi32(
-          x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);  // half to even
+      r[v] = _mm512_cvt_roundps_epi32(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     }
     const __m512i lo = _mm512_packus_epi32(r[0], r[1]);
     const __m512i hi = _mm512_packus_epi32(r[2], r[3]);
