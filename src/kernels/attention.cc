@@ -49,9 +49,10 @@ void AttendSplit(const AttentionShape& s, const float* q, int32_t pos, const KVV
       const float* qh = q + static_cast<size_t>(first) * hd;
       const int32_t t0 = DecodeSplitStart(lo, stored_end, splits, i);
       const int32_t t1 = i + 1 == splits ? stored_end : DecodeSplitStart(lo, stored_end, splits, i + 1);
-      if (t0 < t1) AttendSlots(s, qh, h, h + 1, t0, t1, kv, m, l, acc);
       const int32_t r0 = stored_end + (hi - stored_end) * i / splits;  // the ring's share
       const int32_t r1 = stored_end + (hi - stored_end) * (i + 1) / splits;
+      // The ring's rows are fetched while the stored slots are read.
+      if (t0 < t1) AttendSlots(s, qh, h, h + 1, t0, t1, kv, m, l, acc, RingSpans(kv, h, r0, r1));
       if (r0 < r1) AttendSlots(s, qh, h, h + 1, r0, r1, kv, m, l, acc);
     }
   }, 1);

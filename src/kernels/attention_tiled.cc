@@ -200,8 +200,25 @@ bool TiledSupported(const KVView& kv) {
   return true;
 }
 
+PrefetchSpans RingSpans(const KVView& kv, int32_t h, int32_t r0, int32_t r1) {
+  PrefetchSpans spans;
+  const size_t row = static_cast<size_t>(kv.head_dim) * sizeof(float);
+  for (const KVSideView* side : {&kv.k, &kv.v}) {
+    if (side->ring == nullptr || r0 >= r1) continue;
+    // Slot t sits at t % capacity: one run, or two when the range wraps.
+    const int32_t first = r0 % side->ring_capacity;
+    const int32_t run = std::min(r1 - r0, side->ring_capacity - first);
+    for (const auto& [t, n] : {std::pair{r0, run}, std::pair{r0 + run, r1 - r0 - run}}) {
+      if (n <= 0) continue;
+      spans.start[spans.n] = reinterpret_cast<const uint8_t*>(kv.Residual(*side, h, t));
+      spans.bytes[spans.n++] = static_cast<size_t>(n) * row;
+    }
+  }
+  return spans;
+}
+
 void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1, int32_t t0,
-                 int32_t t1, const KVView& kv, float* m, float* l, float* acc) {
+                 int32_t t1, const KVView& kv, float* m, float* l, float* acc, const PrefetchSpans& later) {
   const int32_t hd = s.head_dim;
   const int32_t group = s.n_heads / s.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -222,7 +239,7 @@ void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1
   }
   // Tiled sides: their stored slots go to the tiled kernel, the residual rings below.
   if (tiles && t0 < stored_end) {
-    AttendTileSlots(s, rounded.data(), h0, h1, t0, stored_end, kv, m, l, acc);
+    AttendTileSlots(s, rounded.data(), h0, h1, t0, stored_end, kv, m, l, acc, later);
     t0 = stored_end;
   }
   KVView ring_view;

@@ -493,9 +493,37 @@ inline void TileAddresses(const KVView& kv, const KVSideView& s, int32_t h, int3
   }
 }
 
+// Issues the cache lines of `spans` evenly over `steps` calls of Next(), a few at a time: as a
+// burst they would crowd out the misses of the step that issues them.
+class SpreadPrefetch {
+ public:
+  SpreadPrefetch(const PrefetchSpans& spans, int32_t steps) : spans_(spans) {
+    size_t lines = 0;
+    for (int32_t i = 0; i < spans.n; ++i) lines += (End(i) - LineOf(spans.start[i]) + 63) / 64;
+    per_step_ = steps > 0 ? (lines + steps - 1) / steps : 0;
+    if (spans.n > 0) at_ = LineOf(spans.start[0]);
+  }
+  void Next() {
+    for (size_t k = 0; k < per_step_ && span_ < spans_.n; ++k) {
+      _mm_prefetch(reinterpret_cast<const char*>(at_), _MM_HINT_T0);
+      at_ += 64;
+      if (at_ >= End(span_) && ++span_ < spans_.n) at_ = LineOf(spans_.start[span_]);
+    }
+  }
+
+ private:
+  static uintptr_t LineOf(const uint8_t* p) { return reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63}; }
+  uintptr_t End(int32_t i) const { return reinterpret_cast<uintptr_t>(spans_.start[i]) + spans_.bytes[i]; }
+
+  const PrefetchSpans& spans_;
+  size_t per_step_ = 0;
+  int32_t span_ = 0;
+  uintptr_t at_ = 0;
+};
+
 template <KVType KT, KVType VT>
 void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1, int32_t t0,
-                 int32_t t1, const KVView& kv, float* m, float* l, float* acc) {
+                 int32_t t1, const KVView& kv, float* m, float* l, float* acc, const PrefetchSpans& later) {
   const int32_t hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   const int32_t gk = kv.k.group, gv = kv.v.group, n_vgrp = hd / gv;
   const ScoreTileFn score = ScoreTileFor<KT>(hd, hd / std::min(gk, 64));
@@ -524,6 +552,7 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
   int32_t n_next = h0 < h1 ? (std::min(end, a + kMaxTile) - a) / kKVTileSlots : 0;
   TileAddresses(kv, kv.k, h0, a, n_next, next_k);
   TileAddresses(kv, kv.v, h0, a, n_next, next_v);
+  SpreadPrefetch spread(later, (h1 - h0) * ((end - a + kMaxTile - 1) / kMaxTile));
   for (int32_t h = h0; h < h1; ++h) {
     const int32_t first = (h - h0) * group;
     for (int32_t j = 0; j < group; ++j) {
@@ -543,6 +572,7 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
       n_next = nh < h1 ? (std::min(end, nc + kMaxTile) - nc) / kKVTileSlots : 0;
       TileAddresses(kv, kv.k, nh, nc, n_next, next_k);
       TileAddresses(kv, kv.v, nh, nc, n_next, next_v);
+      spread.Next();
       for (int32_t i = 0; i < ns; i += 2) {
         const int32_t pair = std::min(2, ns - i);
         // The next step's tiles i and i + 1, one before and one after scoring this pair: a burst
@@ -596,16 +626,16 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
 }  // namespace
 
 void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1, int32_t t0,
-                     int32_t t1, const KVView& kv, float* m, float* l, float* acc) {
+                     int32_t t1, const KVView& kv, float* m, float* l, float* acc, const PrefetchSpans& later) {
   const bool k8 = kv.k.type == KVType::kQ8, v8 = kv.v.type == KVType::kQ8;
   const auto attend = k8 ? (v8 ? AttendTiles<KVType::kQ8, KVType::kQ8> : AttendTiles<KVType::kQ8, KVType::kQ4>)
                          : (v8 ? AttendTiles<KVType::kQ4, KVType::kQ8> : AttendTiles<KVType::kQ4, KVType::kQ4>);
-  attend(s, q, h0, h1, t0, t1, kv, m, l, acc);
+  attend(s, q, h0, h1, t0, t1, kv, m, l, acc, later);
 }
 #else
 bool TilesSupported(const KVView&) { return false; }
 void AttendTileSlots(const AttentionShape&, const Int8Query*, int32_t, int32_t, int32_t, int32_t,
-                     const KVView&, float*, float*, float*) {}
+                     const KVView&, float*, float*, float*, const PrefetchSpans&) {}
 #endif
 
 }  // namespace kvc::attention_internal

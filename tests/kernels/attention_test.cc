@@ -15,6 +15,7 @@
 
 #include "core/fp16.h"
 #include "kernels/attention.h"
+#include "kernels/attention_internal.h"
 #include "kvcache/kv_cache_factory.h"
 #include "quant/kv_quant.h"
 #include "quant/kv_tiles.h"
@@ -328,6 +329,37 @@ TEST(AttentionKernel, DecodeSplitsCoverTheSlotsInWholeSteps) {
       prev = start;
     }
   }
+}
+
+TEST(AttentionKernel, RingSpansCoverTheRowsOfARangeAcrossTheWrap) {
+  // The rows a decode range reads from the residual ring, prefetched while its stored slots are
+  // attended: exactly those of slots [r0, r1) of one head, slot t at t % capacity.
+  constexpr int32_t kHeads = 2, kCap = 8, kHd = 16;
+  std::vector<float> k_ring(kHeads * kCap * kHd), v_ring(kHeads * kCap * kHd);
+  KVView kv;
+  kv.head_dim = kHd;
+  kv.k.ring = k_ring.data();
+  kv.v.ring = v_ring.data();
+  kv.k.ring_capacity = kv.v.ring_capacity = kCap;
+  const size_t row = kHd * sizeof(float);
+  for (const auto& [h, r0, r1] : {std::tuple{1, 5, 11}, {0, 16, 24}, {1, 3, 6}, {0, 7, 7}}) {
+    const attention_internal::PrefetchSpans spans = attention_internal::RingSpans(kv, h, r0, r1);
+    size_t bytes = 0;
+    for (int32_t i = 0; i < spans.n; ++i) bytes += spans.bytes[i];
+    EXPECT_EQ(bytes, 2 * (r1 - r0) * row) << h << " " << r0 << " " << r1;
+    for (const KVSideView* side : {&kv.k, &kv.v}) {
+      for (int32_t t = r0; t < r1; ++t) {
+        const auto* p = reinterpret_cast<const uint8_t*>(kv.Residual(*side, h, t));
+        bool covered = false;
+        for (int32_t i = 0; i < spans.n; ++i) {
+          covered |= p >= spans.start[i] && p + row <= spans.start[i] + spans.bytes[i];
+        }
+        EXPECT_TRUE(covered) << "slot " << t << " of [" << r0 << ", " << r1 << ") head " << h;
+      }
+    }
+  }
+  kv.v.ring = nullptr;  // a side without a ring adds nothing
+  EXPECT_EQ(attention_internal::RingSpans(kv, 0, 5, 11).n, 2);
 }
 
 TEST(AttentionKernel, RoundQueryGroup) {
