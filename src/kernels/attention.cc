@@ -48,7 +48,8 @@ void AttendSplit(const AttentionShape& s, const float* q, int32_t pos, const KVV
       std::fill(acc, acc + static_cast<size_t>(group) * hd, 0.0f);
       const float* qh = q + static_cast<size_t>(first) * hd;
       const int32_t t0 = DecodeSplitStart(lo, stored_end, splits, i);
-      const int32_t t1 = i + 1 == splits ? stored_end : DecodeSplitStart(lo, stored_end, splits, i + 1);
+      const int32_t t1 =
+          i + 1 == splits ? stored_end : DecodeSplitStart(lo, stored_end, splits, i + 1);
       const int32_t r0 = stored_end + (hi - stored_end) * i / splits;  // the ring's share
       const int32_t r1 = stored_end + (hi - stored_end) * (i + 1) / splits;
       // The ring's rows are fetched while the stored slots are read.

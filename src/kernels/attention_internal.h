@@ -96,8 +96,8 @@ PrefetchSpans RingSpans(const KVView& kv, int32_t h, int32_t r0, int32_t r1);
 bool TilesSupported(const KVView& kv);
 // The query heads of KV heads [h0, h1) (q rounded by RoundQueries; m, l, acc as AttendSlots) over
 // stored slots [t0, t1), prefetching `later` spread over its steps.
-void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1, int32_t t0,
-                     int32_t t1, const KVView& kv, float* m, float* l, float* acc,
+void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1,
+                     int32_t t0, int32_t t1, const KVView& kv, float* m, float* l, float* acc,
                      const PrefetchSpans& later);
 
 // The tiled kernel handles per-token rows whose head_dim is a multiple of 16 (and quantized

@@ -218,7 +218,8 @@ PrefetchSpans RingSpans(const KVView& kv, int32_t h, int32_t r0, int32_t r1) {
 }
 
 void AttendSlots(const AttentionShape& s, const float* q, int32_t h0, int32_t h1, int32_t t0,
-                 int32_t t1, const KVView& kv, float* m, float* l, float* acc, const PrefetchSpans& later) {
+                 int32_t t1, const KVView& kv, float* m, float* l, float* acc,
+                 const PrefetchSpans& later) {
   const int32_t hd = s.head_dim;
   const int32_t group = s.n_heads / s.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));

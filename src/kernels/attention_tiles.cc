@@ -512,8 +512,12 @@ class SpreadPrefetch {
   }
 
  private:
-  static uintptr_t LineOf(const uint8_t* p) { return reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63}; }
-  uintptr_t End(int32_t i) const { return reinterpret_cast<uintptr_t>(spans_.start[i]) + spans_.bytes[i]; }
+  static uintptr_t LineOf(const uint8_t* p) {
+    return reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63};
+  }
+  uintptr_t End(int32_t i) const {
+    return reinterpret_cast<uintptr_t>(spans_.start[i]) + spans_.bytes[i];
+  }
 
   const PrefetchSpans& spans_;
   size_t per_step_ = 0;
@@ -523,7 +527,8 @@ class SpreadPrefetch {
 
 template <KVType KT, KVType VT>
 void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1, int32_t t0,
-                 int32_t t1, const KVView& kv, float* m, float* l, float* acc, const PrefetchSpans& later) {
+                 int32_t t1, const KVView& kv, float* m, float* l, float* acc,
+                 const PrefetchSpans& later) {
   const int32_t hd = s.head_dim, group = s.n_heads / s.n_kv_heads;
   const int32_t gk = kv.k.group, gv = kv.v.group, n_vgrp = hd / gv;
   const ScoreTileFn score = ScoreTileFor<KT>(hd, hd / std::min(gk, 64));
@@ -625,8 +630,9 @@ void AttendTiles(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_
 
 }  // namespace
 
-void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1, int32_t t0,
-                     int32_t t1, const KVView& kv, float* m, float* l, float* acc, const PrefetchSpans& later) {
+void AttendTileSlots(const AttentionShape& s, const Int8Query* q, int32_t h0, int32_t h1,
+                     int32_t t0, int32_t t1, const KVView& kv, float* m, float* l, float* acc,
+                     const PrefetchSpans& later) {
   const bool k8 = kv.k.type == KVType::kQ8, v8 = kv.v.type == KVType::kQ8;
   const auto attend = k8 ? (v8 ? AttendTiles<KVType::kQ8, KVType::kQ8> : AttendTiles<KVType::kQ8, KVType::kQ4>)
                          : (v8 ? AttendTiles<KVType::kQ4, KVType::kQ8> : AttendTiles<KVType::kQ4, KVType::kQ4>);
