@@ -3,10 +3,6 @@
 // computed in double with an ordinary softmax. Covers both kernels (the tiled one for per-token
 // rows with head_dim % 16 == 0, the general one for the rest), GQA, layouts, element types,
 // residual windows, sliding windows and prefill chunks (several causal queries).
-#include "kernels/attention.h"
-
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -15,7 +11,10 @@
 #include <tuple>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "core/fp16.h"
+#include "kernels/attention.h"
 #include "kernels/attention_internal.h"
 #include "kvcache/kv_cache_factory.h"
 #include "quant/kv_quant.h"
