@@ -213,6 +213,17 @@ inline void PrefetchShortRow(const uint8_t* row, size_t bytes) {
   _mm_prefetch(reinterpret_cast<const char*>(row + bytes - 1), _MM_HINT_T0);
 }
 
+// Both rows of slot t of the next (tile, head). short_rows: both sides' rows are <= 128 bytes.
+inline void PrefetchSlot(const KVView& kv, const Prefetch& next, int32_t t, bool short_rows) {
+  if (short_rows) {
+    PrefetchShortRow(next.k[t], kv.k.row_bytes);
+    PrefetchShortRow(next.v[t], kv.v.row_bytes);
+  } else {
+    PrefetchRow(next.k[t], kv.k.row_bytes);
+    PrefetchRow(next.v[t], kv.v.row_bytes);
+  }
+}
+
 // Scores of n keys (rounded up to 16; the padding scores 0) for `heads` query heads into
 // p[j][0, n16). Prefetches the rows of the next (tile, head) a key at a time: issued all at
 // once they overflow the miss buffers and are dropped.
@@ -231,15 +242,7 @@ void ScoreKeys(const KVView& kv, const uint8_t* const* rows, const Prefetch& nex
     const int32_t m = std::min(16, n - c);
     const int32_t ahead = std::clamp(next.n - c, 0, m);
     for (int32_t i = 0; i < m; ++i) {
-      if (i < ahead) {
-        if (short_rows) {
-          PrefetchShortRow(next.k[c + i], kv.k.row_bytes);
-          PrefetchShortRow(next.v[c + i], kv.v.row_bytes);
-        } else {
-          PrefetchRow(next.k[c + i], kv.k.row_bytes);
-          PrefetchRow(next.v[c + i], kv.v.row_bytes);
-        }
-      }
+      if (i < ahead) PrefetchSlot(kv, next, c + i, short_rows);
       const uint8_t* b = rows[c + i] + scale_at;
       for (int32_t grp = 0; grp < n_grp; ++grp, b += gbytes) {
         std::memcpy(&ks16[grp][i], b, 2);
@@ -317,15 +320,7 @@ void ScoreFloatKeyBlock(const KVView& kv, const uint8_t* const* rows, const Pref
         part[r * KB + j] = std::bit_cast<F32x16>(a);
       }
     }
-    for (int32_t t = t0; t < std::min(t0 + KB, ahead); ++t) {
-      if (short_rows) {
-        PrefetchShortRow(next.k[t], kv.k.row_bytes);
-        PrefetchShortRow(next.v[t], kv.v.row_bytes);
-      } else {
-        PrefetchRow(next.k[t], kv.k.row_bytes);
-        PrefetchRow(next.v[t], kv.v.row_bytes);
-      }
-    }
+    for (int32_t t = t0; t < std::min(t0 + KB, ahead); ++t) PrefetchSlot(kv, next, t, short_rows);
     const __m512 sv = _mm512_mul_ps(std::bit_cast<__m512>(Reduce16(part)), sc);
     if constexpr (R == 4) {
       _mm_storeu_ps(&p[0][t0], _mm512_extractf32x4_ps(sv, 0));
