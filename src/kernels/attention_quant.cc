@@ -50,8 +50,10 @@ namespace attention_internal {
 namespace {
 
 // Groups of a multiple of `unit` that divide head_dim (a power of two here), so segments and
-// value pieces never straddle groups.
-bool GroupFits(int32_t g, int32_t unit, int32_t hd) { return g > 0 && g % unit == 0 && hd % g == 0; }
+// value pieces never straddle groups. (Unused where the int8 key path is not built.)
+[[maybe_unused]] bool GroupFits(int32_t g, int32_t unit, int32_t hd) {
+  return g > 0 && g % unit == 0 && hd % g == 0;
+}
 
 // Where element d of a key lands once unpacked: q4 puts a group's even elements (low nibbles)
 // first, then its odd ones; q8 keeps the order.
