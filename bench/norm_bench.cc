@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/norm.h"
+#include "kernels/rope.h"
 
 namespace kvc {
 namespace {
@@ -42,6 +43,21 @@ void BM_RmsNorm(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 BENCHMARK(BM_RmsNorm)->Arg(2048);
+
+// RoPE of one token's queries (llama-3.2-1b: 32 heads of 64) at advancing positions.
+void BM_RopeApply(benchmark::State& state) {
+  const int32_t heads = static_cast<int32_t>(state.range(0)), hd = 64;
+  const Rope rope(hd, hd, 500000.0f);
+  std::vector<float> q = Random(int64_t{heads} * hd, 5);
+  int32_t pos = 0;
+  for (auto _ : state) {
+    rope.Apply(q.data(), heads, pos);
+    pos = (pos + 1) % 8192;
+    benchmark::DoNotOptimize(q.data());
+  }
+  state.SetItemsProcessed(state.iterations() * heads * hd);
+}
+BENCHMARK(BM_RopeApply)->Arg(32)->Arg(8);
 
 }  // namespace
 }  // namespace kvc
