@@ -103,56 +103,57 @@ int32_t Sampler::Sample(const float* logits, int32_t n) {
   // small that 1 / T overflows is greedy.
   if (!std::isfinite(max) || !(inv_t < kInf)) return Argmax(logits, n);
 
-  if (params_.top_k > 0 && params_.top_k < n) {
-    // The k best under Better: a heap, offered only what beats its worst (a later token with the
-    // same logit loses the tie), chunks of 16 skipped whole when none of them does.
-    const int32_t k = params_.top_k;
-    candidates_.clear();
-    for (int32_t i = 0; i < k; ++i)
-      candidates_.emplace_back(std::isnan(logits[i]) ? -kInf : logits[i], i);
-    std::make_heap(candidates_.begin(), candidates_.end(), Better);
-    float worst = candidates_.front().first;
-    auto offer = [&](int32_t i) {
-      if (!(logits[i] > worst)) return;
-      std::pop_heap(candidates_.begin(), candidates_.end(), Better);
-      candidates_.back() = {logits[i], i};
-      std::push_heap(candidates_.begin(), candidates_.end(), Better);
-      worst = candidates_.front().first;
-    };
-    int32_t i = k;
-    for (; i < n && i % 16 != 0; ++i) offer(i);
-    for (; i + 16 <= n; i += 16) {
-      if (!(HMax16(Sanitized(Load16(logits + i))) > worst)) continue;
-      for (int32_t j = i; j < i + 16; ++j) offer(j);
-    }
-    for (; i < n; ++i) offer(i);
-    std::sort_heap(candidates_.begin(), candidates_.end(), Better);  // best first
-    weights_.resize(static_cast<size_t>(k));
-    for (int32_t j = 0; j < k; ++j) weights_[j] = candidates_[j].first;
-    SamplingWeights(weights_.data(), k, max, inv_t, weights_.data());
-    double total = 0;
-    for (int32_t j = 0; j < k; ++j) {
-      candidates_[j].first = weights_[j];
-      total += weights_[j];
-    }
-    size_t count = candidates_.size();
-    if (params_.top_p < 1.0f) {  // the nucleus within the k
-      const double target = params_.top_p * total;
-      double mass = 0;
-      for (size_t j = 0; j < candidates_.size(); ++j) {
-        mass += candidates_[j].first;
-        if (mass >= target) {
-          count = j + 1;
-          break;
-        }
-      }
-    }
-    return DrawOrdered(count);
-  }
-
+  if (params_.top_k > 0 && params_.top_k < n) return SampleTopK(logits, n, max, inv_t);
   weights_.resize(static_cast<size_t>(n));
   SamplingWeights(logits, n, max, inv_t, weights_.data());
   return params_.top_p < 1.0f ? SampleNucleus(logits, n, max, inv_t) : SampleAll(n);
+}
+
+int32_t Sampler::SampleTopK(const float* logits, int32_t n, float max, float inv_t) {
+  // The k best under Better: a heap, offered only what beats its worst (a later token with the
+  // same logit loses the tie), chunks of 16 skipped whole when none of them does.
+  const int32_t k = params_.top_k;
+  candidates_.clear();
+  for (int32_t i = 0; i < k; ++i)
+    candidates_.emplace_back(std::isnan(logits[i]) ? -kInf : logits[i], i);
+  std::make_heap(candidates_.begin(), candidates_.end(), Better);
+  float worst = candidates_.front().first;
+  auto offer = [&](int32_t i) {
+    if (!(logits[i] > worst)) return;
+    std::pop_heap(candidates_.begin(), candidates_.end(), Better);
+    candidates_.back() = {logits[i], i};
+    std::push_heap(candidates_.begin(), candidates_.end(), Better);
+    worst = candidates_.front().first;
+  };
+  int32_t i = k;
+  for (; i < n && i % 16 != 0; ++i) offer(i);
+  for (; i + 16 <= n; i += 16) {
+    if (!(HMax16(Sanitized(Load16(logits + i))) > worst)) continue;
+    for (int32_t j = i; j < i + 16; ++j) offer(j);
+  }
+  for (; i < n; ++i) offer(i);
+  std::sort_heap(candidates_.begin(), candidates_.end(), Better);  // best first
+  weights_.resize(static_cast<size_t>(k));
+  for (int32_t j = 0; j < k; ++j) weights_[j] = candidates_[j].first;
+  SamplingWeights(weights_.data(), k, max, inv_t, weights_.data());
+  double total = 0;
+  for (int32_t j = 0; j < k; ++j) {
+    candidates_[j].first = weights_[j];
+    total += weights_[j];
+  }
+  size_t count = candidates_.size();
+  if (params_.top_p < 1.0f) {  // the nucleus within the k
+    const double target = params_.top_p * total;
+    double mass = 0;
+    for (size_t j = 0; j < candidates_.size(); ++j) {
+      mass += candidates_[j].first;
+      if (mass >= target) {
+        count = j + 1;
+        break;
+      }
+    }
+  }
+  return DrawOrdered(count);
 }
 
 int32_t Sampler::SampleAll(int32_t n) {
@@ -188,7 +189,7 @@ int32_t Sampler::SampleNucleus(const float* logits, int32_t n, float max, float 
   const double target = params_.top_p * SumOf(w, n);
   // Candidates: the tokens within `depth` of the largest logit (in units of the temperature),
   // a prefix of the survivors' order. Once their weight reaches the target, the nucleus is
-  // among them; they are ordered a chunk at a time (the best 64, then twice as many, ...)
+  // among them; they are ordered a chunk at a time (the best 64, then 4x as many, ...)
   // until the running mass reaches it. The gate sums in float; the decision is the ordered
   // walk's, so a gate passed by a rounding only costs a wider retry.
   for (const float depth : {4.0f, 6.0f, 8.0f, 11.0f, 16.0f, 23.0f, 32.0f, 64.0f, kInf}) {

@@ -7,9 +7,9 @@
 //    block sums to find the block first;
 //  * top-k: a heap of the k best, fed only by the 16-token chunks whose largest logit beats the
 //    heap's worst;
-//  * top-p alone: the candidates are the tokens within a widening logit distance of the largest
-//    (weights >= e^-4, e^-6, e^-8, ... of its) once their mass reaches top_p; they are ordered a
-//    chunk at a time until the nucleus is found.
+//  * top-p alone: the candidates are the tokens within 4, 6, 8, 11, ... temperatures of the
+//    largest logit, the first such set whose mass reaches top_p; they are ordered a chunk at a
+//    time until the nucleus is found.
 // Survivors of a cut are ordered by logit, then by index (ties go to the lower index), and the
 // draw walks them in that order.
 #pragma once
@@ -39,14 +39,15 @@ class Sampler {
   const SamplingParams& params() const { return params_; }
 
  private:
-  int32_t SampleAll(int32_t n);  // weights_ filled, no cut
-  int32_t SampleNucleus(const float* logits, int32_t n, float max, float inv_t);
+  int32_t SampleTopK(const float* logits, int32_t n, float max, float inv_t);
+  int32_t SampleAll(int32_t n);  // weights_ holds every token's weight; no cut
+  int32_t SampleNucleus(const float* logits, int32_t n, float max, float inv_t);  // top-p alone
   // Draws from candidates_[0, count) (best first, .first = their weights), walking them in order.
   int32_t DrawOrdered(size_t count);
 
   SamplingParams params_;
   std::mt19937_64 rng_;
-  std::vector<float> weights_;                         // per token: e^((logit - max) / temperature)
+  std::vector<float> weights_;  // e^((logit - max) / T) per token (per survivor for top-k)
   std::vector<double> block_sums_;                     // of weights_, per kSampleBlock tokens
   std::vector<std::pair<float, int32_t>> candidates_;  // (logit, then weight; token)
 };
