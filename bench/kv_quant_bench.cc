@@ -4,9 +4,9 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <random>
 #include <vector>
 
+#include "bench_data.h"
 #include "kvcache/kv_format.h"
 #include "quant/kv_quant.h"
 
@@ -19,11 +19,7 @@ constexpr int32_t kTokens = 1024;
 constexpr int32_t kGroup = 32;
 
 std::vector<float> Gaussian(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
+  return NormalVector(static_cast<int64_t>(n), 1.0f, seed);
 }
 
 // kTokens encoded rows of head_dim elements, back to back.

@@ -12,10 +12,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench_data.h"
 #include "core/huge_pages.h"
 #include "kernels/bandwidth.h"
 #include "kernels/matmul.h"
@@ -44,13 +44,7 @@ Buffer Alloc(size_t bytes) {
   return Buffer(p, HugeFree{mapped});
 }
 
-std::vector<float> RandomVector(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& f : v) f = dist(rng);
-  return v;
-}
+std::vector<float> RandomVector(int64_t n, uint32_t seed) { return NormalVector(n, 1.0f, seed); }
 
 // `copies` identical weight matrices back to back. Cycling through copies whose total exceeds
 // the last-level cache makes every call stream its weights from DRAM, as decode does.

@@ -2,22 +2,16 @@
 // ffn_dim values (llama-3.2-1b: 8192) and RMSNorm over its dim (2048), L1-resident.
 #include <benchmark/benchmark.h>
 
-#include <random>
 #include <vector>
 
+#include "bench_data.h"
 #include "kernels/norm.h"
 #include "kernels/rope.h"
 
 namespace kvc {
 namespace {
 
-std::vector<float> Random(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 2.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = g(rng);
-  return v;
-}
+std::vector<float> Random(int64_t n, uint32_t seed) { return NormalVector(n, 2.0f, seed); }
 
 void BM_SiluMul(benchmark::State& state) {
   const int64_t n = state.range(0);

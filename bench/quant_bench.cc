@@ -2,23 +2,17 @@
 // that the Q8_0 / Q4_0 kernels run once per token.
 #include <benchmark/benchmark.h>
 
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench_data.h"
 #include "quant/act_quant.h"
 #include "quant/quantize.h"
 
 namespace kvc {
 namespace {
 
-std::vector<float> Random(int64_t n) {
-  std::mt19937 rng(7);
-  std::normal_distribution<float> g;
-  std::vector<float> v(n);
-  for (float& f : v) f = g(rng);
-  return v;
-}
+std::vector<float> Random(int64_t n) { return NormalVector(n, 1.0f, 7); }
 
 void BM_QuantizeRow(benchmark::State& state, DType type) {
   const int64_t n = state.range(0);

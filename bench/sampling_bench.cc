@@ -3,23 +3,13 @@
 // llama-2 / llama-3.2-1b (32000) and llama-3 (128256).
 #include <benchmark/benchmark.h>
 
-#include <random>
 #include <vector>
 
+#include "bench_data.h"
 #include "sampling/sampler.h"
 
 namespace kvc {
 namespace {
-
-// Normal logits (sigma 2.5): a flat distribution, the nucleus's worst case (at temperature 0.8
-// and top-p 0.95 it holds about 7% of the vocabulary); a trained model's are more peaked.
-std::vector<float> Logits(int32_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> g(0.0f, 2.5f);
-  std::vector<float> v(n);
-  for (float& x : v) x = g(rng);
-  return v;
-}
 
 // range(0): vocabulary; range(1): 0 greedy, 1 top-k 40 + top-p 0.95, 2 top-p 0.95, 3 temperature.
 void BM_Sample(benchmark::State& state) {
@@ -39,7 +29,9 @@ void BM_Sample(benchmark::State& state) {
       p.top_p = 1.0f;
       break;
   }
-  const std::vector<float> logits = Logits(n, 1);
+  // Normal logits (sigma 2.5): a flat distribution, the nucleus's worst case (at temperature 0.8
+  // and top-p 0.95 it holds about 7% of the vocabulary); a trained model's are more peaked.
+  const std::vector<float> logits = NormalVector(n, 2.5f, 1);
   Sampler sampler(p);
   for (auto _ : state) benchmark::DoNotOptimize(sampler.Sample(logits.data(), n));
   state.SetItemsProcessed(state.iterations() * n);
