@@ -84,6 +84,7 @@ Result<GenerationStats> Generator::Generate(std::span<const int32_t> prompt,
   const int32_t max_chunk = shift.active() ? std::min(kMaxChunkTokens, shift.limit - shift.keep) : kMaxChunkTokens;
 
   std::vector<int32_t> seq(prompt.begin(), prompt.end());  // full recompute mode only
+  if (!options.cache.enabled) seq.reserve(prompt.size() + options.max_new_tokens);
   std::vector<int32_t> pending(prompt.begin(), prompt.end());  // tokens not yet in the cache
   std::vector<float> logits(c.vocab_size);
   Sampler sampler(options.sampling);
@@ -120,7 +121,7 @@ Result<GenerationStats> Generator::Generate(std::span<const int32_t> prompt,
       break;
     }
     ++stats.generated_tokens;
-    seq.push_back(next);
+    if (!options.cache.enabled) seq.push_back(next);
     pending.assign(1, next);
     if (!on_token(next)) break;
   }

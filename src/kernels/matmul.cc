@@ -159,32 +159,30 @@ void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::s
     total += products[i].units;
   }
   const int64_t grain = ThreadPool::GrainFor(work_per_unit);
-  struct Loop {
-    const Product* products;
-    size_t count;
-    int64_t total;
-    int parts;
-  } loop{products.data(), ws.size(), total, pool->Parts(total, grain)};
-  // Capture only one pointer so std::function stores the lambda without allocating.
-  const Loop* lp = &loop;
-  pool->ParallelFor(total, [lp](int64_t u0, int64_t u1, int) {
-    // A claim lies in one share. The streaming kernels' streams run through the share's part of
-    // each matrix (MatMulArgs::lane_begin), so the share's claims continue them (ForRowStreams).
-    int64_t sb = 0, se = 0;
-    for (int t = 0; t < lp->parts && se <= u0; ++t) SplitRange(lp->total, lp->parts, t, &sb, &se);
-    int64_t first = 0;
-    for (size_t i = 0; i < lp->count && first < u1; ++i) {
-      const Product& p = lp->products[i];
-      const int64_t b = std::max(u0, first), e = std::min(u1, first + p.units);
-      if (b < e) {
-        MatMulArgs args = p.args;
-        args.lane_begin = std::max(sb, first) - first;
-        args.lane_end = std::min(se, first + p.units) - first;
-        p.fn(args, b - first, e - first);
-      }
-      first += p.units;
-    }
-  }, grain);
+  const size_t count = ws.size();
+  const int parts = pool->Parts(total, grain);
+  pool->ParallelFor(
+      total,
+      [&](int64_t u0, int64_t u1, int) {
+        // A claim lies in one share. The streaming kernels' streams run through the share's part of
+        // each matrix (MatMulArgs::lane_begin), so the share's claims continue them
+        // (ForRowStreams).
+        int64_t sb = 0, se = 0;
+        for (int t = 0; t < parts && se <= u0; ++t) SplitRange(total, parts, t, &sb, &se);
+        int64_t first = 0;
+        for (size_t i = 0; i < count && first < u1; ++i) {
+          const Product& p = products[i];
+          const int64_t b = std::max(u0, first), e = std::min(u1, first + p.units);
+          if (b < e) {
+            MatMulArgs args = p.args;
+            args.lane_begin = std::max(sb, first) - first;
+            args.lane_end = std::min(se, first + p.units) - first;
+            p.fn(args, b - first, e - first);
+          }
+          first += p.units;
+        }
+      },
+      grain);
 }
 
 void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* pool) {

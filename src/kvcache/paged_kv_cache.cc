@@ -63,6 +63,10 @@ PagedKVPool::~PagedKVPool() { FreeHugePages(storage_, mapped_); }
 PagedKVCache::PagedKVCache(std::shared_ptr<PagedKVPool> pool)
     : BlockedKVCache(pool->spec()), pool_(std::move(pool)) {
   UseTilesIfPossible(pool_->block_size());
+  // The table never outgrows the spec's tokens: growing it a block at a time would reallocate
+  // it during decode.
+  const int32_t bs = pool_->block_size();
+  table_.reserve(static_cast<size_t>((spec().max_tokens + bs - 1) / bs));
 }
 
 PagedKVCache::~PagedKVCache() { ReleaseStorageFrom(0); }

@@ -87,7 +87,7 @@ void ThreadPool::WorkerLoop(int index) {
   }
 }
 
-void ThreadPool::RunOnAll(const std::function<void(int)>& fn) {
+void ThreadPool::RunOnAll(FunctionRef<void(int)> fn) {
   if (n_threads_ == 1) {
     fn(0);
     return;
@@ -107,7 +107,7 @@ void ThreadPool::RunOnAll(const std::function<void(int)>& fn) {
   job_ = nullptr;
 }
 
-void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
+void ThreadPool::ParallelFor(int64_t n, FunctionRef<void(int64_t, int64_t, int)> fn,
                              int64_t grain) {
   if (n <= 0) return;
   const int parts = Parts(n, grain);
@@ -123,21 +123,13 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
     shares_[t].range.store(Pack(b, e), std::memory_order_relaxed);
     chunk = std::max(chunk, (e - b + kMinChunksPerShare - 1) / kMinChunksPerShare);
   }
-  // One pointer of capture keeps the std::function inline (no heap allocation per loop).
-  struct Loop {
-    int parts;
-    int64_t chunk, grain;
-    Share* shares;
-    const std::function<void(int64_t, int64_t, int)>* fn;
-  } loop{parts, chunk, grain, shares_.get(), &fn};
-  const Loop* lp = &loop;
-  RunOnAll([lp](int t) {  // RunOnAll publishes the shares to the workers
-    if (t >= lp->parts) return;
+  RunOnAll([&](int t) {  // RunOnAll publishes the shares to the workers
+    if (t >= parts) return;
     int64_t b, e;
-    while (Claim(lp->shares[t].range, lp->chunk, lp->grain, true, &b, &e)) (*lp->fn)(b, e, t);
-    for (int i = 1; i < lp->parts; ++i) {
-      std::atomic<uint64_t>& other = lp->shares[(t + i) % lp->parts].range;
-      while (Claim(other, lp->chunk, lp->grain, false, &b, &e)) (*lp->fn)(b, e, t);
+    while (Claim(shares_[t].range, chunk, grain, true, &b, &e)) fn(b, e, t);
+    for (int i = 1; i < parts; ++i) {
+      std::atomic<uint64_t>& other = shares_[(t + i) % parts].range;
+      while (Claim(other, chunk, grain, false, &b, &e)) fn(b, e, t);
     }
   });
 }

@@ -6,11 +6,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "core/function_ref.h"
 
 namespace kvc {
 
@@ -32,8 +33,8 @@ class ThreadPool {
   // fn may thus run several times per thread, always on contiguous ranges. Each thread's share
   // is at least `grain` items, so small loops run on fewer threads (or inline) instead of paying
   // for a dispatch that costs more than the work. Not reentrant: do not call from inside fn.
-  void ParallelFor(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
-                   int64_t grain = 1);
+  // fn is referenced, not copied: no heap allocation, whatever the lambda captures.
+  void ParallelFor(int64_t n, FunctionRef<void(int64_t, int64_t, int)> fn, int64_t grain = 1);
 
   // How many shares ParallelFor(n, fn, grain) cuts [0, n) into; share i is SplitRange(n, parts,
   // i). Fewer than size() when the grain allows fewer.
@@ -51,7 +52,7 @@ class ThreadPool {
   static constexpr double kMinWorkPerThread = 1 << 18;
 
   // Runs fn(thread_index) once on every thread.
-  void RunOnAll(const std::function<void(int)>& fn);
+  void RunOnAll(FunctionRef<void(int)> fn);
 
  private:
   void WorkerLoop(int index);
@@ -65,7 +66,7 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  const std::function<void(int)>* job_ = nullptr;
+  const FunctionRef<void(int)>* job_ = nullptr;
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
