@@ -161,28 +161,25 @@ void MatMulShared(std::span<const MatView> ws, const float* x, int64_t n, std::s
   const int64_t grain = ThreadPool::GrainFor(work_per_unit);
   const size_t count = ws.size();
   const int parts = pool->Parts(total, grain);
-  pool->ParallelFor(
-      total,
-      [&](int64_t u0, int64_t u1, int) {
-        // A claim lies in one share. The streaming kernels' streams run through the share's part of
-        // each matrix (MatMulArgs::lane_begin), so the share's claims continue them
-        // (ForRowStreams).
-        int64_t sb = 0, se = 0;
-        for (int t = 0; t < parts && se <= u0; ++t) SplitRange(total, parts, t, &sb, &se);
-        int64_t first = 0;
-        for (size_t i = 0; i < count && first < u1; ++i) {
-          const Product& p = products[i];
-          const int64_t b = std::max(u0, first), e = std::min(u1, first + p.units);
-          if (b < e) {
-            MatMulArgs args = p.args;
-            args.lane_begin = std::max(sb, first) - first;
-            args.lane_end = std::min(se, first + p.units) - first;
-            p.fn(args, b - first, e - first);
-          }
-          first += p.units;
-        }
-      },
-      grain);
+  // A claim lies in one share. The streaming kernels' streams run through the share's part of each
+  // matrix (MatMulArgs::lane_begin), so the share's claims continue them (ForRowStreams).
+  const auto claim = [&](int64_t u0, int64_t u1, int) {
+    int64_t sb = 0, se = 0;
+    for (int t = 0; t < parts && se <= u0; ++t) SplitRange(total, parts, t, &sb, &se);
+    int64_t first = 0;
+    for (size_t i = 0; i < count && first < u1; ++i) {
+      const Product& p = products[i];
+      const int64_t b = std::max(u0, first), e = std::min(u1, first + p.units);
+      if (b < e) {
+        MatMulArgs args = p.args;
+        args.lane_begin = std::max(sb, first) - first;
+        args.lane_end = std::min(se, first + p.units) - first;
+        p.fn(args, b - first, e - first);
+      }
+      first += p.units;
+    }
+  };
+  pool->ParallelFor(total, claim, grain);
 }
 
 void MatMul(const MatView& w, const float* x, int64_t n, float* y, ThreadPool* pool) {
