@@ -94,7 +94,7 @@ void Args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_DecodeAttention)->Apply(Args)->Unit(benchmark::kMicrosecond);
 
 // Prefill attention: one chunk of n_q causal queries from slot 0 (llama-3.2-1b head shape, one
-// layer, f16 KV unless stated, 2 threads), in queries per second.
+// layer, 2 threads), in queries per second and FLOP/s.
 void BM_PrefillAttention(benchmark::State& state) {
   const int32_t n_q = static_cast<int32_t>(state.range(0));
   const auto type = static_cast<KVType>(state.range(1));
@@ -123,11 +123,17 @@ void BM_PrefillAttention(benchmark::State& state) {
     benchmark::DoNotOptimize(out.data());
   }
   state.counters["queries/s"] = benchmark::Counter(n_q, benchmark::Counter::kIsIterationInvariantRate);
+  // Causal: query i scores and weighs i + 1 slots, for 32 heads of 64 (2 flops a multiply-add).
+  const double flops = 2.0 * 2.0 * 32 * 64 * (static_cast<double>(n_q) * (n_q + 1) / 2);
+  state.counters["FLOP/s"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_PrefillAttention)
     ->ArgNames({"n_q", "kv_type"})
     ->Args({512, static_cast<int64_t>(KVType::kF16)})
     ->Args({512, static_cast<int64_t>(KVType::kQ8)})
+    ->Args({4096, static_cast<int64_t>(KVType::kF32)})
+    ->Args({4096, static_cast<int64_t>(KVType::kF16)})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 

@@ -9,8 +9,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "kernels/attention_internal.h"
+#include "kernels/exp_approx.h"
 #include "kernels/vec16.h"
 
 namespace kvc::attention_internal {
@@ -95,6 +97,19 @@ inline void AccumulateBlock(const float* const* v_rows, int32_t n, const float* 
   }
 }
 
+// Calls f(std::integral_constant<int, n>{}) for a runtime n in [1, Max]: a block's last rows
+// take one register block of their own size (a row at a time, its FMAs waited on their own
+// results).
+template <int Max, typename F>
+inline void WithRowCount(int32_t n, F&& f) {
+  if constexpr (Max > 1) {
+    if (n == Max) return f(std::integral_constant<int, Max>{});
+    return WithRowCount<Max - 1>(n, f);
+  } else {
+    f(std::integral_constant<int, 1>{});
+  }
+}
+
 template <int NV>
 void AccumulateRowsOf(const float* const* v_rows, int32_t n, const float* p, const float* corr,
                       int32_t rows, float* o) {
@@ -103,7 +118,76 @@ void AccumulateRowsOf(const float* const* v_rows, int32_t n, const float* p, con
   for (; r + kRB <= rows; r += kRB) {
     AccumulateBlock<NV, kRB>(v_rows, n, p + r * kMaxTile, corr + r, o + r * 16 * NV);
   }
-  for (; r < rows; ++r) AccumulateBlock<NV, 1>(v_rows, n, p + r * kMaxTile, corr + r, o + r * 16 * NV);
+  if (r < rows) {
+    WithRowCount<kRB>(rows - r, [&](auto rb) {
+      AccumulateBlock<NV, decltype(rb)::value>(v_rows, n, p + r * kMaxTile, corr + r,
+                                               o + r * 16 * NV);
+    });
+  }
+}
+
+// The online-softmax update of nr <= 16 rows for one tile: row r's scores (p, rows of 64) become
+// its weights on lanes [a[r], b[r]) and 0 elsewhere; m, l and corr (the factor for the row's
+// earlier sums) are updated for the 16 rows at once, from one transposing reduction of the rows'
+// maxima and one of their sums (a horizontal max, a scalar exponential and a horizontal sum per
+// row took a fifth of the prefill attention's time).
+void SoftmaxRows(float* p, int32_t nr, const int32_t* a, const int32_t* b, float* m, float* l,
+                 float* corr) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const I32x16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  F32x16 part[16];
+  for (int32_t r = 0; r < 16; ++r) {
+    F32x16 vmax = Splat16(neg_inf);
+    const float* pr = p + r * kMaxTile;
+    if (r < nr && a[r] == 0 && b[r] == kMaxTile) {
+      for (int32_t v = 0; v < kKeyVectors; ++v) {
+        const F32x16 x = Load16(pr + 16 * v);
+        vmax = x > vmax ? x : vmax;
+      }
+    } else if (r < nr) {
+      for (int32_t v = 0; v < kKeyVectors; ++v) {
+        const I32x16 j = lane + 16 * v;
+        const F32x16 x = Load16(pr + 16 * v);
+        vmax = (j >= a[r] && j < b[r] && x > vmax) ? x : vmax;
+      }
+    }
+    part[r] = vmax;
+  }
+  // Rows past nr (and rows that see nothing here) keep m: their corr is e^0, or e^-87 while m is
+  // still -inf (ExpNonPositive clamps the NaN of -inf - -inf), with l and the sums still 0.
+  alignas(64) float old_m[16], new_m[16], old_l[16];
+  std::fill(old_m, old_m + 16, neg_inf);
+  std::fill(old_l, old_l + 16, 0.0f);
+  std::copy(m, m + nr, old_m);
+  std::copy(l, l + nr, old_l);
+  const F32x16 top = ReduceMax16(part), mv = Load16(old_m);
+  const F32x16 nm = mv > top ? mv : top;
+  const F32x16 cv = ExpNonPositive16(mv - nm);
+  Store16(new_m, nm);
+  for (int32_t r = 0; r < 16; ++r) {
+    F32x16 sum{};
+    float* pr = p + r * kMaxTile;
+    if (r < nr && a[r] < b[r]) {
+      const F32x16 mr = Splat16(new_m[r]);
+      const bool full = a[r] == 0 && b[r] == kMaxTile;
+      for (int32_t v = 0; v < kKeyVectors; ++v) {
+        const I32x16 j = lane + 16 * v;
+        F32x16 e = ExpNonPositive16(Load16(pr + 16 * v) - mr);
+        if (!full) e = (j >= a[r] && j < b[r]) ? e : F32x16{};
+        Store16(pr + 16 * v, e);
+        sum += e;
+      }
+    } else if (r < nr) {
+      std::fill(pr, pr + kMaxTile, 0.0f);
+    }
+    part[r] = sum;
+  }
+  alignas(64) float nl[16], cr[16];
+  Store16(nl, Load16(old_l) * cv + Reduce16(part));
+  Store16(cr, cv);
+  std::copy(new_m, new_m + nr, m);
+  std::copy(nl, nl + nr, l);
+  std::copy(cr, cr + nr, corr);
 }
 
 using AccumulateRowsFn = void (*)(const float* const*, int32_t, const float*, const float*, int32_t, float*);
@@ -162,7 +246,6 @@ void AttendQueryBlock(const AttentionShape& s, const float* q, int32_t i0, int32
 
   const float* k_rows[kMaxTile];
   const float* v_rows[kMaxTile];
-  const I32x16 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
   const int32_t first = *std::min_element(lo, lo + rows), end = pos[rows - 1] + 1;
   for (int32_t c0 = first, c1; c0 < end; c0 = c1) {
     c1 = std::min(end, c0 + kMaxTile);
@@ -175,34 +258,20 @@ void AttendQueryBlock(const AttentionShape& s, const float* q, int32_t i0, int32
     TransposeKeys(k_rows, n, hd, kt);
     int32_t r = 0;
     for (; r + kScoreRows <= rows; r += kScoreRows) ScoreBlock<kScoreRows>(qs + r * hd, hd, kt, p + r * kMaxTile);
-    for (; r < rows; ++r) ScoreBlock<1>(qs + r * hd, hd, kt, p + r * kMaxTile);
+    if (r < rows) {
+      WithRowCount<kScoreRows - 1>(rows - r, [&](auto rb) {
+        ScoreBlock<decltype(rb)::value>(qs + r * hd, hd, kt, p + r * kMaxTile);
+      });
+    }
     // Online softmax per row over the slots it sees: [lo, pos] within [c0, c1).
+    int32_t a[kQueryBlockRows], b[kQueryBlockRows];  // live lanes
     for (r = 0; r < rows; ++r) {
-      float* pr = p + r * kMaxTile;
-      const int32_t a = std::max(lo[r], c0) - c0, b = std::min(pos[r] + 1, c1) - c0;  // live lanes
-      if (a >= b) {  // nothing visible in this tile: no weight, no rescaling
-        std::fill(pr, pr + kMaxTile, 0.0f);
-        corr[r] = 1.0f;
-        continue;
-      }
-      F32x16 vmax = Splat16(-std::numeric_limits<float>::infinity());
-      for (int32_t v = 0; v < kKeyVectors; ++v) {
-        const I32x16 j = lane + 16 * v;
-        const F32x16 x = Load16(pr + 16 * v);
-        vmax = (j >= a && j < b && x > vmax) ? x : vmax;
-      }
-      const float new_m = std::max(m[r], HMax16(vmax));
-      corr[r] = ExpNonPositive(m[r] - new_m);  // m = -inf: 0 (clamped to e^-87), l and o are 0
-      F32x16 sum{};
-      for (int32_t v = 0; v < kKeyVectors; ++v) {
-        const I32x16 j = lane + 16 * v;
-        const F32x16 e = ExpNonPositive16(Load16(pr + 16 * v) - new_m);
-        const F32x16 w = (j >= a && j < b) ? e : F32x16{};
-        Store16(pr + 16 * v, w);
-        sum += w;
-      }
-      l[r] = l[r] * corr[r] + HSum16(sum);
-      m[r] = new_m;
+      a[r] = std::max(lo[r], c0) - c0;
+      b[r] = std::max(a[r], std::min(pos[r] + 1, c1) - c0);
+    }
+    for (r = 0; r < rows; r += 16) {
+      const int32_t nr = std::min(16, rows - r);
+      SoftmaxRows(p + r * kMaxTile, nr, a + r, b + r, m + r, l + r, corr + r);
     }
     accumulate(v_rows, n, p, corr, rows, o);
   }
