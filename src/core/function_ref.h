@@ -15,11 +15,15 @@ class FunctionRef;
 
 template <typename R, typename... Args>
 class FunctionRef<R(Args...)> {
- public:
+  // Any callable with this signature, except a FunctionRef (which is copied instead).
   template <typename F>
-  requires(!std::is_same_v<std::remove_cvref_t<F>, FunctionRef> &&
-           std::is_invocable_r_v<R, std::remove_reference_t<F>&, Args...>) FunctionRef(F&& f)
-  noexcept  // implicit, as std::function's: call sites pass lambdas
+  static constexpr bool kAccepts = !std::is_same_v<std::remove_cvref_t<F>, FunctionRef> &&
+                                   std::is_invocable_r_v<R, std::remove_reference_t<F>&, Args...>;
+
+ public:
+  // Implicit, as std::function's: call sites pass lambdas.
+  template <typename F, typename = std::enable_if_t<kAccepts<F>>>
+  FunctionRef(F&& f) noexcept
       : callable_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
         call_([](void* callable, Args... args) -> R {
           return std::invoke(*static_cast<std::remove_reference_t<F>*>(callable),
