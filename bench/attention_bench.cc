@@ -134,6 +134,7 @@ BENCHMARK(BM_PrefillAttention)
     ->Args({512, static_cast<int64_t>(KVType::kQ8)})
     ->Args({4096, static_cast<int64_t>(KVType::kF32)})
     ->Args({4096, static_cast<int64_t>(KVType::kF16)})
+    ->Args({4096, static_cast<int64_t>(KVType::kQ8)})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 

@@ -1,14 +1,15 @@
 // MatVec / MatMul must not touch the heap once their scratch has grown (decode calls them
 // hundreds of times per token). Counts global operator new calls in this test binary.
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <new>
 #include <random>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "kernels/matmul.h"
+#include "quant/block_r16.h"
 #include "quant/quantize.h"
 
 namespace {
@@ -34,12 +35,17 @@ TEST(MatMulAlloc, NoHeapAllocationAfterWarmUp) {
   for (float& f : src) f = g(rng);
   for (float& f : x) f = g(rng);
   ThreadPool pool(2);
-  for (DType type : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
-    std::vector<uint8_t> w(RowBytes(type, cols) * rows);
+  for (DType type : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
+                     DType::kQ8_0_R16, DType::kQ4_0_R16}) {
+    // 64-byte aligned, as loaded weights are (the R16 layouts need 32); R16: repacked plain rows.
+    const DType plain = IsR16(type) ? PlainLayout(type) : type;
+    std::vector<uint8_t> storage(RowBytes(type, cols) * rows + 64);
+    uint8_t* w = storage.data() + (64 - reinterpret_cast<uintptr_t>(storage.data()) % 64) % 64;
     for (int64_t r = 0; r < rows; ++r) {
-      QuantizeRow(type, src.data() + r * cols, w.data() + r * RowBytes(type, cols), cols);
+      QuantizeRow(plain, src.data() + r * cols, w + r * RowBytes(plain, cols), cols);
     }
-    const MatView view{type, w.data(), rows, cols};
+    if (IsR16(type)) RepackRowsInPlace(type, w, rows, cols);
+    const MatView view{type, w, rows, cols};
     for (int64_t tokens : {int64_t{1}, int64_t{5}, n}) {  // warm-up grows every scratch
       MatMul(view, x.data(), tokens, y.data(), &pool);
     }
