@@ -6,6 +6,10 @@
 #include <cstdint>
 #include <cstring>
 
+// These vectors are passed by value only between inline helpers of one build, so the note that
+// their ABI differs without AVX-512 (the portable build) does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace kvc {
 
 typedef float F32x16 __attribute__((vector_size(64)));
