@@ -1,15 +1,13 @@
 // A decode step (the forward over one token, with its attention over the cache, and the draw of
 // the next token) must not touch the heap once its scratch has grown and the cache holds room
-// for the tokens: it runs once per token and per sequence. Counts global operator new calls in
-// this test binary (the array forms call these) around the decode steps only.
+// for the tokens: it runs once per token and per sequence. Counts operator new calls
+// (core/heap_counter.h) around the decode steps only.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <vector>
 
+#include "core/heap_counter.h"
 #include "engine/generator.h"
 #include "kvcache/kv_cache_factory.h"
 #include "kvcache/kv_format.h"
@@ -18,22 +16,6 @@
 #include "model/transformer.h"
 #include "sampling/sampler.h"
 #include "threading/thread_pool.h"
-
-// GCC pairs the malloc inside the replaced operator new with the free inside operator delete
-// where it inlines both (the fixture's std::map) and warns of a mismatch that is not one.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-namespace {
-std::atomic<long> g_news{0};
-}  // namespace
-
-void* operator new(size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace kvc {
 namespace {
@@ -69,14 +51,14 @@ long AllocationsPerDecode(const Case& c, int32_t steps, int32_t counted, Samplin
   std::vector<int32_t> token = {sampler.Sample(logits.data(), vocab)};
   long before = 0;
   for (int32_t s = 0; s < steps; ++s) {
-    if (s == steps - counted) before = g_news.load();
+    if (s == steps - counted) before = testing::HeapAllocations();
     SeqChunk one{token, kv.size(), &kv, logits.data(), false};
     const Status st = tf.Forward({&one, 1});
     EXPECT_TRUE(st.ok()) << st.message();
     if (!st.ok()) return -1;
     token[0] = sampler.Sample(logits.data(), vocab);
   }
-  return g_news.load() - before;
+  return testing::HeapAllocations() - before;
 }
 
 TEST(DecodeAlloc, NoHeapAllocationPerToken) {
@@ -139,8 +121,8 @@ TEST(DecodeAlloc, GeneratorAllocatesNothingPerToken) {
       long before = 0, after = 0;
       auto r = gen.Generate(prompt, opt, [&](int32_t) {
         ++seen;
-        if (seen == opt.max_new_tokens - counted) before = g_news.load();
-        if (seen == opt.max_new_tokens) after = g_news.load();
+        if (seen == opt.max_new_tokens - counted) before = testing::HeapAllocations();
+        if (seen == opt.max_new_tokens) after = testing::HeapAllocations();
         return true;
       });
       ASSERT_TRUE(r.ok()) << r.status().message();

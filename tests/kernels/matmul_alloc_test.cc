@@ -1,28 +1,14 @@
 // MatVec / MatMul must not touch the heap once their scratch has grown (decode calls them
-// hundreds of times per token). Counts global operator new calls in this test binary.
+// hundreds of times per token). Counts operator new calls (core/heap_counter.h).
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <random>
 #include <vector>
 
+#include "core/heap_counter.h"
 #include "kernels/matmul.h"
 #include "quant/block_r16.h"
 #include "quant/quantize.h"
-
-namespace {
-std::atomic<long> g_news{0};
-}  // namespace
-
-void* operator new(size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace kvc {
 namespace {
@@ -49,13 +35,13 @@ TEST(MatMulAlloc, NoHeapAllocationAfterWarmUp) {
     for (int64_t tokens : {int64_t{1}, int64_t{5}, n}) {  // warm-up grows every scratch
       MatMul(view, x.data(), tokens, y.data(), &pool);
     }
-    const long before = g_news.load();
+    const long before = testing::HeapAllocations();
     for (int i = 0; i < 3; ++i) {
       MatVec(view, x.data(), y.data(), &pool);
       MatMul(view, x.data(), 5, y.data(), &pool);
       MatMul(view, x.data(), n, y.data(), &pool);
     }
-    EXPECT_EQ(g_news.load() - before, 0) << DTypeName(type);
+    EXPECT_EQ(testing::HeapAllocations() - before, 0) << DTypeName(type);
   }
 }
 

@@ -4,6 +4,8 @@
 // and dispatch does not allocate.
 #include "threading/thread_pool.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -14,19 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include <gtest/gtest.h>
-
-namespace {
-std::atomic<long> g_news{0};
-}  // namespace
-
-void* operator new(size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
+#include "core/heap_counter.h"
 
 namespace kvc {
 namespace {
@@ -165,12 +155,14 @@ TEST(ThreadPool, ManyDispatchesStayConsistent) {
 TEST(ThreadPool, DispatchDoesNotAllocate) {
   ThreadPool pool(2);
   std::atomic<int64_t> sink{0};
-  auto body = [&sink](int64_t b, int64_t e, int) { sink.fetch_add(e - b); };
-  const std::function<void(int64_t, int64_t, int)> fn = body;  // built once, as callers do
-  pool.ParallelFor(100, fn);
-  const long before = g_news.load();
-  for (int i = 0; i < 1000; ++i) pool.ParallelFor(100, fn);
-  EXPECT_EQ(g_news.load() - before, 0);
+  const int64_t a = 1, b = 1, c = 1;  // more captures than std::function keeps inline
+  auto body = [&sink, &a, &b, &c](int64_t lo, int64_t hi, int) {
+    sink.fetch_add((hi - lo) * a * b * c);
+  };
+  pool.ParallelFor(100, body);
+  const long before = testing::HeapAllocations();
+  for (int i = 0; i < 1000; ++i) pool.ParallelFor(100, body);
+  EXPECT_EQ(testing::HeapAllocations() - before, 0);
   EXPECT_EQ(sink.load(), 1001 * 100);
 }
 
